@@ -1,0 +1,52 @@
+# Kattle's developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: help setup binaries generate lint typecheck unit integration test demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Kattle needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP) binaries ## create .venv and build the control-plane binaries (first time: minutes)
+
+binaries: ## build kube-apiserver, kubectl, etcd, helm from Go modules into ~/.cache/kattle
+	@hack/binaries.sh ensure >/dev/null
+
+generate: $(STAMP) ## regenerate crds/ from the API models
+	$(BIN)/kattle crds --write crds
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check operator tests hack
+	$(BIN)/ruff format --check operator tests hack
+
+typecheck: $(STAMP) ## mypy --strict
+	$(BIN)/mypy operator/kattle hack/controlplane.py
+
+unit: $(STAMP) ## unit tests only (no control plane)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+integration: setup ## integration tests against a local control plane
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test: setup lint typecheck ## everything: lint, types, unit and integration tests
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo: setup ## start a local control plane, install Kattle's API and the samples, show them
+	hack/demo.sh
+
+clean: ## remove the venv and caches (keeps the binaries in ~/.cache/kattle)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Kattle: Rancher Cattle's orchestration model on Kubernetes."""

@@ -1,0 +1,122 @@
+"""Builds Kattle's CustomResourceDefinitions from the API models.
+
+`crds/` in the repository and the Helm chart's `crds/` are this module's output
+(`make generate`); a unit test fails when the committed files drift from the models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kattle.api.common import GROUP, VERSION, KattleResource
+from kattle.api.openapi import structural_schema
+from kattle.api.processdefinition import ProcessDefinition
+from kattle.api.processhandler import ProcessHandler
+from kattle.api.processinstance import ProcessInstance
+from kattle.api.resourcedefinition import ResourceDefinition
+
+KINDS: tuple[type[KattleResource], ...] = (
+    ResourceDefinition,
+    ProcessDefinition,
+    ProcessHandler,
+    ProcessInstance,
+)
+
+HEADER = "# Generated from operator/kattle/api by `make generate`. Do not edit.\n"
+
+
+def object_schema(model: type[KattleResource]) -> dict[str, Any]:
+    """The openAPIV3Schema of a kind: the model's schema with Kubernetes' own fields."""
+    schema = structural_schema(model)
+    properties = schema["properties"]
+    # apiVersion, kind and metadata are the API server's: it validates them itself.
+    properties["apiVersion"] = {
+        "type": "string",
+        "description": "The versioned schema of this representation of an object.",
+    }
+    properties["kind"] = {
+        "type": "string",
+        "description": "The REST resource this object represents, in CamelCase.",
+    }
+    properties["metadata"] = {"type": "object"}
+    schema["required"] = [name for name in schema.get("required", []) if name != "kind"]
+    if not schema["required"]:
+        del schema["required"]
+    return schema
+
+
+def custom_resource_definition(model: type[KattleResource]) -> dict[str, Any]:
+    """The CRD manifest of one Kattle kind."""
+    info = model.crd_info
+    names: dict[str, Any] = {
+        "kind": info.kind,
+        "listKind": f"{info.kind}List",
+        "plural": info.plural,
+        "singular": info.singular,
+        "shortNames": list(info.short_names),
+        "categories": list(info.categories),
+    }
+    columns = [
+        {
+            "name": column.name,
+            "type": column.type,
+            "jsonPath": column.json_path,
+            **({"description": column.description} if column.description else {}),
+            **({"priority": column.priority} if column.priority else {}),
+        }
+        for column in info.printer_columns
+    ]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{info.plural}.{GROUP}",
+            "labels": {"app.kubernetes.io/part-of": "kattle"},
+        },
+        "spec": {
+            "group": GROUP,
+            "names": names,
+            "scope": info.scope,
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {"openAPIV3Schema": object_schema(model)},
+                }
+            ],
+        },
+    }
+
+
+def to_yaml(document: dict[str, Any]) -> str:
+    """YAML as people write it: keys in the given order, block style, long lines kept."""
+    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=100)
+
+
+def rendered_files() -> dict[str, str]:
+    """File name to content, for every Kattle CRD."""
+    return {
+        f"{GROUP}_{model.crd_info.plural}.yaml": HEADER + to_yaml(custom_resource_definition(model))
+        for model in KINDS
+    }
+
+
+def write_files(folder: Path) -> list[Path]:
+    """Writes the CRD files into `folder`, removing stale generated ones."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = rendered_files()
+    for stale in folder.glob(f"{GROUP}_*.yaml"):
+        if stale.name not in files:
+            stale.unlink()
+    written = []
+    for name, text in files.items():
+        path = folder / name
+        path.write_text(text)
+        written.append(path)
+    return written

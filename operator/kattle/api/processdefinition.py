@@ -1,0 +1,182 @@
+"""ProcessDefinition: one Cattle process of a resource type, e.g. `instance.start`.
+
+A process may begin only when its object is in one of the `start` states; it sets the
+`transitioning` state, runs the handlers attached to it and sets the `done` state. Its name
+is `<resource type>.<verb>`, so `kubectl get pd` reads like Cattle's process list.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from kattle.api.common import (
+    NAME_MAX,
+    PROCESS_PATTERN,
+    Condition,
+    CrdInfo,
+    KattleModel,
+    KattleResource,
+    PrinterColumn,
+    ProcessName,
+    ResourceTypeName,
+    StateName,
+    cel,
+    conditions_field,
+    immutable,
+    string_set,
+    validated_by,
+)
+
+Trigger = Literal["create", "delete", "manual"]
+HandlerPhase = Literal["pre", "handler", "post"]
+
+
+class ProcessDefinitionSpec(KattleModel):
+    """The states a process moves an object through, and what starts it."""
+
+    model_config = validated_by(
+        cel(
+            "!(self.transitioning in self.start)",
+            "transitioning must not be one of the start states: a process must leave its "
+            "start state while it runs",
+            field_path=".transitioning",
+        ),
+        cel(
+            "self.transitioning != self.done",
+            "done must differ from transitioning: an object in its transitioning state is "
+            "still running the process",
+            field_path=".done",
+        ),
+        cel(
+            "!has(self.onError) || self.onError.startsWith(self.resourceType + '.')",
+            "onError must name a process of the same resource type, <resourceType>.<verb>",
+            field_path=".onError",
+        ),
+    )
+
+    resource_type: ResourceTypeName = Field(
+        description=(
+            "The resource type the process belongs to: the name of a ResourceDefinition, "
+            "e.g. `instance`. The process's own name must start with it."
+        ),
+        json_schema_extra=immutable("resourceType"),
+    )
+    start: list[StateName] = Field(
+        min_length=1,
+        max_length=64,
+        description="The states the process may start from (at least one).",
+        json_schema_extra=string_set(),
+    )
+    transitioning: StateName = Field(
+        description="The state the object is in while the process runs, e.g. `starting`."
+    )
+    done: StateName = Field(
+        description="The state the object is in when the process ends well, e.g. `running`."
+    )
+    state_field: str = Field(
+        default="state",
+        pattern=r"^[a-z][a-zA-Z0-9]*$",
+        max_length=NAME_MAX,
+        description=(
+            "The status field the process moves, `state` by default. Cattle keeps other "
+            "state machines beside the main one, e.g. `allocationState` or `healthState`."
+        ),
+    )
+    on_error: str | None = Field(
+        default=None,
+        pattern=PROCESS_PATTERN,
+        max_length=2 * NAME_MAX + 1,
+        description=(
+            "A process of the same type that takes over when this one fails for good "
+            "(its retries are exhausted), e.g. `instance.error`."
+        ),
+    )
+    trigger: Trigger = Field(
+        default="manual",
+        description=(
+            "What starts the process: `create` runs it when an object is created, `delete` "
+            "runs it before an object may go (a finalizer holds the object), `manual` (the "
+            "default) runs it when a ProcessInstance asks for it, e.g. `kattle run`."
+        ),
+    )
+
+
+class AttachedHandler(KattleModel):
+    """A handler attached to a process, in the order the process calls it."""
+
+    name: str = Field(description="The ProcessHandler's name.")
+    phase: HandlerPhase = Field(description="pre, handler or post.")
+    priority: int = Field(description="Lower runs first within a phase; ties by name.")
+
+
+class ProcessDefinitionStatus(KattleModel):
+    """What the operator made of the definition."""
+
+    observed_generation: int | None = Field(
+        default=None, description="The .metadata.generation last acted on."
+    )
+    conditions: list[Condition] = conditions_field()
+    handlers: list[AttachedHandler] = Field(
+        default_factory=list,
+        description="The handlers the process calls, in the order it calls them.",
+    )
+
+
+class ProcessDefinition(KattleResource):
+    """A Cattle process of a resource type: its start, transitioning and done states."""
+
+    crd_info: ClassVar[CrdInfo] = CrdInfo(
+        kind="ProcessDefinition",
+        plural="processdefinitions",
+        singular="processdefinition",
+        scope="Cluster",
+        short_names=("pd",),
+        printer_columns=(
+            PrinterColumn("Type", ".spec.resourceType", description="The resource type."),
+            PrinterColumn("Start", ".spec.start", description="The start states."),
+            PrinterColumn("Transitioning", ".spec.transitioning"),
+            PrinterColumn("Done", ".spec.done"),
+            PrinterColumn("Trigger", ".spec.trigger"),
+            PrinterColumn("Field", ".spec.stateField", priority=1),
+            PrinterColumn("On-Error", ".spec.onError", priority=1),
+            PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
+        ),
+    )
+    model_config = validated_by(
+        cel(
+            "self.metadata.name.matches('^[a-z][a-z0-9-]*[.][a-z][a-z0-9-]*$')",
+            "metadata.name must be <resourceType>.<verb>, e.g. instance.start: lowercase "
+            "letters, digits and '-' on each side of one dot",
+            field_path=".metadata.name",
+        ),
+        cel(
+            "self.metadata.name.startsWith(self.spec.resourceType + '.')",
+            "metadata.name must start with spec.resourceType and a dot, e.g. "
+            "instance.start for resourceType instance",
+            field_path=".metadata.name",
+        ),
+        cel(
+            "!has(self.spec.onError) || self.spec.onError != self.metadata.name",
+            "a process cannot be its own onError process",
+            field_path=".spec.onError",
+        ),
+    )
+
+    kind: Literal["ProcessDefinition"] = "ProcessDefinition"
+    spec: ProcessDefinitionSpec = Field(description="The process's states and trigger.")
+    status: ProcessDefinitionStatus | None = Field(
+        default=None, description="Observed by the operator."
+    )
+
+
+__all__ = [
+    "AttachedHandler",
+    "HandlerPhase",
+    "ProcessDefinition",
+    "ProcessDefinitionSpec",
+    "ProcessDefinitionStatus",
+    "ProcessName",
+    "Trigger",
+]

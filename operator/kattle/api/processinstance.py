@@ -1,0 +1,179 @@
+"""ProcessInstance: one run of a process on one object, and its log.
+
+Users create one to run a manual process (`kubectl create`, or `kattle run`); the operator
+creates them for `create` and `delete` triggers and for chained and onError processes.
+Its status is Cattle's process log: every transition and every handler call, with times
+and outcomes. The spec is immutable: a run is a record, so running again means a new one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from kattle.api.common import (
+    NAME_MAX,
+    CrdInfo,
+    KattleModel,
+    KattleResource,
+    PrinterColumn,
+    ProcessName,
+    StateName,
+    cel,
+    validated_by,
+)
+from kattle.api.processdefinition import HandlerPhase
+
+# Pending: admitted but waiting for another run on the object to end. Retrying: a handler
+# failed and the run waits out its backoff. The other three are final.
+RunPhase = Literal["Pending", "Running", "Retrying", "Succeeded", "Failed", "Canceled"]
+FINAL_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Canceled"})
+
+ExitReason = Literal[
+    "Done",  # the done state was set
+    "Chained",  # a handler chained another process, which continues from here
+    "Canceled",  # the object was no longer in a start state when the run could begin
+    "RetriesExhausted",  # a handler kept failing; the object keeps transitioning=error
+    "OnError",  # retries were exhausted and the onError process took over
+    "ResourceGone",  # the object was deleted before the run ended
+]
+RunTrigger = Literal["manual", "create", "delete", "chain", "onError"]
+CallOutcome = Literal["Succeeded", "Error", "Timeout", "RetryAfter", "Chained", "Ignored"]
+
+HISTORY_MAX = 256
+
+
+class ResourceReference(KattleModel):
+    """The object the process runs on, in the ProcessInstance's namespace (or cluster-wide)."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        description="The object's name. Its type comes from the process name's prefix.",
+    )
+    uid: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The object's UID, to tell it from a later object of the same name.",
+    )
+
+
+class ProcessInstanceSpec(KattleModel):
+    """Which process to run on which object, with what input."""
+
+    process: ProcessName = Field(description="The process to run, e.g. `instance.start`.")
+    resource: ResourceReference = Field(description="The object to run it on.")
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Input data, passed to every handler and merged with what they return.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    trigger: RunTrigger = Field(
+        default="manual",
+        description=(
+            "What asked for the run: `manual` (a user), `create` or `delete` (the object's "
+            "lifecycle), `chain` or `onError` (another run)."
+        ),
+    )
+    parent: str | None = Field(
+        default=None,
+        max_length=253,
+        description="The ProcessInstance that chained this one or handed over to it.",
+    )
+
+
+class Transition(KattleModel):
+    """A state change the run made on the object."""
+
+    field: str = Field(max_length=NAME_MAX, description="The status field, e.g. `state`.")
+    from_: str = Field(alias="from", max_length=NAME_MAX, description="The state before.")
+    to: StateName = Field(description="The state after.")
+    time: datetime = Field(description="When the change was written.")
+
+
+class HandlerCall(KattleModel):
+    """One call of one handler webhook."""
+
+    handler: str = Field(max_length=253, description="The ProcessHandler called.")
+    phase: HandlerPhase = Field(description="pre, handler or post.")
+    attempt: int = Field(ge=1, description="1 for the first call of this step, then 2, 3...")
+    idempotency_key: str = Field(
+        max_length=256,
+        description="The same for every attempt of the same step of the same run.",
+    )
+    start: datetime = Field(description="When the request was sent.")
+    stop: datetime | None = Field(default=None, description="When the reply came or it failed.")
+    outcome: CallOutcome | None = Field(default=None, description="How the call ended.")
+    message: str = Field(default="", max_length=4096, description="The handler's or the error's message.")
+
+
+class ProcessInstanceStatus(KattleModel):
+    """The run's progress and log (Cattle's process log)."""
+
+    phase: RunPhase = Field(default="Pending", description="Where the run is.")
+    exit_reason: ExitReason | None = Field(
+        default=None, description="Why the run ended; set with a final phase."
+    )
+    message: str = Field(default="", max_length=32768, description="The last error or note.")
+    start_time: datetime | None = Field(default=None, description="When the run began.")
+    end_time: datetime | None = Field(default=None, description="When the run ended.")
+    attempts: int = Field(default=0, ge=0, description="How many times the run was tried.")
+    next_attempt_time: datetime | None = Field(
+        default=None, description="When a Retrying run is tried again."
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Process data: the input merged with every handler's reply data.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    chained_to: str | None = Field(
+        default=None, description="The ProcessInstance this run chained or handed over to."
+    )
+    transitions: list[Transition] = Field(
+        default_factory=list,
+        max_length=HISTORY_MAX,
+        description="Every state change the run made, oldest first.",
+    )
+    handler_calls: list[HandlerCall] = Field(
+        default_factory=list,
+        max_length=HISTORY_MAX,
+        description=f"Handler calls, oldest first; the latest {HISTORY_MAX} are kept.",
+    )
+
+
+class ProcessInstance(KattleResource):
+    """One run of a process on one object, with the log of what it did."""
+
+    crd_info: ClassVar[CrdInfo] = CrdInfo(
+        kind="ProcessInstance",
+        plural="processinstances",
+        singular="processinstance",
+        scope="Namespaced",
+        short_names=("pi",),
+        printer_columns=(
+            PrinterColumn("Process", ".spec.process"),
+            PrinterColumn("Resource", ".spec.resource.name"),
+            PrinterColumn("Phase", ".status.phase"),
+            PrinterColumn("Exit", ".status.exitReason"),
+            PrinterColumn("Attempts", ".status.attempts", type="integer", priority=1),
+            PrinterColumn("Trigger", ".spec.trigger", priority=1),
+            PrinterColumn("Message", ".status.message", priority=1),
+            PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
+        ),
+    )
+    model_config = validated_by(
+        cel(
+            "self.spec == oldSelf.spec",
+            "spec is immutable: a ProcessInstance records one run; create a new one to run "
+            "the process again",
+            field_path=".spec",
+        ),
+    )
+
+    kind: Literal["ProcessInstance"] = "ProcessInstance"
+    spec: ProcessInstanceSpec = Field(description="The process, the object and the input.")
+    status: ProcessInstanceStatus | None = Field(
+        default=None, description="The run's progress and log, written by the operator."
+    )

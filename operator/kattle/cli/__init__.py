@@ -1,0 +1,1 @@
+"""The `kattle` command line (also installed as `kubectl-kattle`, a kubectl plugin)."""

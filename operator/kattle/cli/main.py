@@ -1,0 +1,65 @@
+"""Entry point of `kattle` and `kubectl kattle`: parses the command line, hands over.
+
+Each subcommand lives in its own module; this one only wires them to argparse, so that
+`kattle --help` lists everything and errors end in one line on stderr with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from kattle.api import crds
+
+
+def _version() -> str:
+    try:
+        return version("kattle")
+    except PackageNotFoundError:  # running from a source tree without installing
+        return "unknown"
+
+
+def _crds(args: argparse.Namespace) -> int:
+    if args.write:
+        for path in crds.write_files(Path(args.write)):
+            print(f"wrote {path}", file=sys.stderr)
+        return 0
+    sys.stdout.write("---\n".join(crds.rendered_files().values()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kattle",
+        description="Kattle: Rancher Cattle's orchestration model on Kubernetes.",
+    )
+    parser.add_argument("--version", action="version", version=f"kattle {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    crds_parser = commands.add_parser(
+        "crds",
+        help="print Kattle's CustomResourceDefinitions (pipe to `kubectl apply -f -`)",
+        description="Print Kattle's CRDs as YAML, generated from the API models.",
+    )
+    crds_parser.add_argument("--write", metavar="DIR", help="write one file per CRD into DIR")
+    crds_parser.set_defaults(handler=_crds)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        return 130
+    except OSError as error:
+        print(f"kattle: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
