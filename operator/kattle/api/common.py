@@ -181,6 +181,8 @@ class CrdInfo:
     short_names: tuple[str, ...] = ()
     printer_columns: tuple[PrinterColumn, ...] = ()
     categories: tuple[str, ...] = field(default=(CATEGORY,))
+    # The API server checks this in the schema, which lets CEL rules point at metadata.name.
+    name_max_length: int = 253
 
 
 class KattleResource(KattleModel):

@@ -41,7 +41,14 @@ def object_schema(model: type[KattleResource]) -> dict[str, Any]:
         "type": "string",
         "description": "The REST resource this object represents, in CamelCase.",
     }
-    properties["metadata"] = {"type": "object"}
+    # Kubernetes allows a schema for metadata.name only; declaring it bounds its length and
+    # lets CEL rules on the root name `.metadata.name` as their field.
+    properties["metadata"] = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": model.crd_info.name_max_length},
+        },
+    }
     schema["required"] = [name for name in schema.get("required", []) if name != "kind"]
     if not schema["required"]:
         del schema["required"]

@@ -73,7 +73,17 @@ def _convert(node: Mapping[str, Any], defs: Mapping[str, Any], path: str) -> dic
         out["x-kubernetes-preserve-unknown-fields"] = True
     if out.get("x-kubernetes-preserve-unknown-fields") and out.get("type") == "object":
         out.pop("additionalProperties", None)
-    return out
+    return _ordered(out)
+
+
+_LEADING = ("type", "description", "format", "enum", "default")
+_TRAILING = ("x-kubernetes-validations", "properties", "additionalProperties", "items")
+
+
+def _ordered(node: dict[str, Any]) -> dict[str, Any]:
+    """What a reader wants first (type, description) first, nested schemas last."""
+    middle = sorted(key for key in node if key not in _LEADING and key not in _TRAILING)
+    return {key: node[key] for key in (*_LEADING, *middle, *_TRAILING) if key in node}
 
 
 def _resolve(node: Mapping[str, Any], defs: Mapping[str, Any], path: str) -> dict[str, Any]:

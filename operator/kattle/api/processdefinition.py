@@ -13,7 +13,6 @@ from pydantic import Field
 
 from kattle.api.common import (
     NAME_MAX,
-    PROCESS_PATTERN,
     Condition,
     CrdInfo,
     KattleModel,
@@ -84,10 +83,8 @@ class ProcessDefinitionSpec(KattleModel):
             "state machines beside the main one, e.g. `allocationState` or `healthState`."
         ),
     )
-    on_error: str | None = Field(
+    on_error: ProcessName | None = Field(
         default=None,
-        pattern=PROCESS_PATTERN,
-        max_length=2 * NAME_MAX + 1,
         description=(
             "A process of the same type that takes over when this one fails for good "
             "(its retries are exhausted), e.g. `instance.error`."
@@ -133,6 +130,7 @@ class ProcessDefinition(KattleResource):
         singular="processdefinition",
         scope="Cluster",
         short_names=("pd",),
+        name_max_length=2 * NAME_MAX + 1,
         printer_columns=(
             PrinterColumn("Type", ".spec.resourceType", description="The resource type."),
             PrinterColumn("Start", ".spec.start", description="The start states."),

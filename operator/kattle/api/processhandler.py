@@ -165,7 +165,9 @@ class ProcessHandlerSpec(KattleModel):
             "default, as in Cattle."
         ),
     )
-    client_config: WebhookClientConfig = Field(description="Where and how to call the webhook.")
+    client_config: WebhookClientConfig = Field(
+        description="Where and how to call the webhook: exactly one of url or service."
+    )
     timeout_seconds: int = Field(
         default=10,
         ge=1,

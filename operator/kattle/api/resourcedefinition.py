@@ -173,6 +173,7 @@ class ResourceDefinition(KattleResource):
         singular="resourcedefinition",
         scope="Cluster",
         short_names=("rd",),
+        name_max_length=NAME_MAX,
         printer_columns=(
             PrinterColumn("Kind", ".spec.names.kind", description="The generated kind."),
             PrinterColumn("Group", ".spec.group"),

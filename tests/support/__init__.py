@@ -1,0 +1,1 @@
+"""Helpers shared by Kattle's tests."""
