@@ -116,19 +116,36 @@ class Pki:
         self.folder.mkdir(parents=True, exist_ok=True)
         ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
         _openssl(
-            "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650",
-            "-subj", "/CN=kattle-local-ca", cwd=self.folder,
+            "req",
+            "-x509",
+            *ec,
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=kattle-local-ca",
+            cwd=self.folder,
         )
-        sans = "DNS:localhost,IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default," \
+        sans = (
+            "DNS:localhost,IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,"
             "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.0.0.1"
-        self._issue("apiserver", "/CN=kube-apiserver", f"subjectAltName={sans}\n"
-                    "extendedKeyUsage=serverAuth\n")
+        )
+        self._issue(
+            "apiserver",
+            "/CN=kube-apiserver",
+            f"subjectAltName={sans}\nextendedKeyUsage=serverAuth\n",
+        )
         # system:masters bypasses RBAC: this is the cluster admin, like kind's kubeconfig.
-        self._issue("admin", "/O=system:masters/CN=kattle-admin",
-                    "extendedKeyUsage=clientAuth\n")
+        self._issue("admin", "/O=system:masters/CN=kattle-admin", "extendedKeyUsage=clientAuth\n")
         # The bootstrap RBAC policy grants this user what kube-controller-manager needs.
-        self._issue("controller-manager", "/CN=system:kube-controller-manager",
-                    "extendedKeyUsage=clientAuth\n")
+        self._issue(
+            "controller-manager",
+            "/CN=system:kube-controller-manager",
+            "extendedKeyUsage=clientAuth\n",
+        )
         # Service-account tokens are signed with RSA, which every client verifies.
         _openssl("genrsa", "-out", "sa.key", "2048", cwd=self.folder)
         _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=self.folder)
@@ -136,14 +153,37 @@ class Pki:
     def _issue(self, name: str, subject: str, extensions: str) -> None:
         (self.folder / f"{name}.ext").write_text(extensions)
         _openssl(
-            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject,
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            subject,
             cwd=self.folder,
         )
         _openssl(
-            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "3650", "-out", f"{name}.crt",
-            "-extfile", f"{name}.ext", cwd=self.folder,
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "3650",
+            "-out",
+            f"{name}.crt",
+            "-extfile",
+            f"{name}.ext",
+            cwd=self.folder,
         )
 
 
@@ -156,13 +196,24 @@ def kubeconfig_text(server: str, pki: Pki, user: str, cert: str) -> str:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "kattle-local", "cluster": {
-            "server": server, "certificate-authority-data": b64("ca.crt")}}],
-        "users": [{"name": user, "user": {
-            "client-certificate-data": b64(f"{cert}.crt"),
-            "client-key-data": b64(f"{cert}.key")}}],
-        "contexts": [{"name": "kattle-local", "context": {
-            "cluster": "kattle-local", "user": user}}],
+        "clusters": [
+            {
+                "name": "kattle-local",
+                "cluster": {"server": server, "certificate-authority-data": b64("ca.crt")},
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate-data": b64(f"{cert}.crt"),
+                    "client-key-data": b64(f"{cert}.key"),
+                },
+            }
+        ],
+        "contexts": [
+            {"name": "kattle-local", "context": {"cluster": "kattle-local", "user": user}}
+        ],
         "current-context": "kattle-local",
     }
     # JSON is valid YAML, and needs no YAML library here.
@@ -204,9 +255,7 @@ class ControlPlane:
             ("kube-controller-manager",) if self.controller_manager else ()
         ):
             if not (self.bin_dir / name).is_file():
-                raise ControlPlaneError(
-                    f"{self.bin_dir / name} is missing: run `hack/binaries.sh`"
-                )
+                raise ControlPlaneError(f"{self.bin_dir / name} is missing: run `hack/binaries.sh`")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "logs").mkdir(exist_ok=True)
         self.pki.create()
@@ -215,11 +264,11 @@ class ControlPlane:
                 try:
                     self._start_all()
                     break
-                except _PortTaken:
+                except _PortTakenError:
                     # Another process took a port between our probe and the bind: retry.
                     self._stop_processes()
                     if attempt == 2:
-                        raise ControlPlaneError("could not bind free ports after 3 tries")
+                        raise ControlPlaneError("could not bind free ports after 3 tries") from None
         except BaseException:
             self._stop_processes()
             raise
@@ -241,18 +290,32 @@ class ControlPlane:
     def _start_etcd(self) -> None:
         client = f"http://127.0.0.1:{self.ports['etcd']}"
         peer = f"http://127.0.0.1:{self.ports['etcd-peer']}"
-        self._spawn("etcd", [
-            str(self.bin_dir / "etcd"),
-            "--name", "kattle",
-            "--data-dir", str(self.state_dir / "etcd-data"),
-            "--listen-client-urls", client, "--advertise-client-urls", client,
-            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", f"kattle={peer}",
-            "--listen-metrics-urls", "",
-            # Test data need not survive a power cut; fsync is most of etcd's latency.
-            "--unsafe-no-fsync=true",
-            "--log-level", "warn",
-        ])
+        self._spawn(
+            "etcd",
+            [
+                str(self.bin_dir / "etcd"),
+                "--name",
+                "kattle",
+                "--data-dir",
+                str(self.state_dir / "etcd-data"),
+                "--listen-client-urls",
+                client,
+                "--advertise-client-urls",
+                client,
+                "--listen-peer-urls",
+                peer,
+                "--initial-advertise-peer-urls",
+                peer,
+                "--initial-cluster",
+                f"kattle={peer}",
+                "--listen-metrics-urls",
+                "",
+                # Test data need not survive a power cut; fsync is most of etcd's latency.
+                "--unsafe-no-fsync=true",
+                "--log-level",
+                "warn",
+            ],
+        )
         self._wait_http("etcd", f"{client}/health", lambda body: b'"health":"true"' in body)
 
     def _start_apiserver(self) -> None:
@@ -282,36 +345,54 @@ class ControlPlane:
 
     def _start_controller_manager(self) -> None:
         kubeconfig = self.state_dir / "controller-manager.kubeconfig"
-        kubeconfig.write_text(kubeconfig_text(
-            self.server, self.pki, "system:kube-controller-manager", "controller-manager"))
+        kubeconfig.write_text(
+            kubeconfig_text(
+                self.server, self.pki, "system:kube-controller-manager", "controller-manager"
+            )
+        )
         pki = self.pki
-        self._spawn("kube-controller-manager", [
-            str(self.bin_dir / "kube-controller-manager"),
-            f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={self.ports['controller-manager']}",
-            f"--cert-dir={self.state_dir / 'controller-manager-certs'}",
-            "--leader-elect=false",
-            f"--service-account-private-key-file={pki.path('sa.key')}",
-            f"--root-ca-file={pki.path('ca.crt')}",
-            "--use-service-account-credentials=true",
-            f"--cluster-signing-cert-file={pki.path('ca.crt')}",
-            f"--cluster-signing-key-file={pki.path('ca.key')}",
-            "--v=1",
-        ])
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.bin_dir / "kube-controller-manager"),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.ports['controller-manager']}",
+                f"--cert-dir={self.state_dir / 'controller-manager-certs'}",
+                "--leader-elect=false",
+                f"--service-account-private-key-file={pki.path('sa.key')}",
+                f"--root-ca-file={pki.path('ca.crt')}",
+                "--use-service-account-credentials=true",
+                f"--cluster-signing-cert-file={pki.path('ca.crt')}",
+                f"--cluster-signing-key-file={pki.path('ca.key')}",
+                "--v=1",
+            ],
+        )
         url = f"https://127.0.0.1:{self.ports['controller-manager']}/healthz"
-        self._wait_http("kube-controller-manager", url, lambda body: body.strip() == b"ok",
-                        context=_insecure_context())
+        self._wait_http(
+            "kube-controller-manager",
+            url,
+            lambda body: body.strip() == b"ok",
+            context=_insecure_context(),
+        )
 
     def _wait_for_apiserver(self) -> None:
         context = ssl.create_default_context(cafile=str(self.pki.path("ca.crt")))
         context.load_cert_chain(str(self.pki.path("admin.crt")), str(self.pki.path("admin.key")))
-        self._wait_http("kube-apiserver", f"{self.server}/readyz",
-                        lambda body: body.strip() == b"ok", context=context)
-        self._wait_http("kube-apiserver", f"{self.server}/api/v1/namespaces/default",
-                        lambda body: b'"name":"default"' in body, context=context)
+        self._wait_http(
+            "kube-apiserver",
+            f"{self.server}/readyz",
+            lambda body: body.strip() == b"ok",
+            context=context,
+        )
+        self._wait_http(
+            "kube-apiserver",
+            f"{self.server}/api/v1/namespaces/default",
+            lambda body: b'"name":"default"' in body,
+            context=context,
+        )
 
     def _wait_http(
         self,
@@ -349,7 +430,7 @@ class ControlPlane:
         if finished:
             tail = self._log_tail(name)
             if "address already in use" in tail:
-                raise _PortTaken(name)
+                raise _PortTakenError(name)
             raise ControlPlaneError(
                 f"{name} exited with status {os.waitstatus_to_exitcode(status)}; "
                 f"last lines of {self.log_path(name)}:\n{tail}"
@@ -366,8 +447,12 @@ class ControlPlane:
             # A session of its own: Ctrl-C in the caller's terminal does not reach it, and
             # `down` can stop it (and anything it forked) by process group.
             process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.state_dir, start_new_session=True,
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.state_dir,
+                start_new_session=True,
                 preexec_fn=_die_with_parent if self.die_with_parent else None,
             )
         processes = self._processes()
@@ -417,7 +502,7 @@ class ControlPlane:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
-class _PortTaken(ControlPlaneError):
+class _PortTakenError(ControlPlaneError):
     pass
 
 
@@ -458,8 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start one; prints the kubeconfig path last")
     up.add_argument("--dir", help="state folder (default: a new folder under $TMPDIR)")
-    up.add_argument("--no-controller-manager", action="store_true",
-                    help="run etcd and kube-apiserver only")
+    up.add_argument(
+        "--no-controller-manager", action="store_true", help="run etcd and kube-apiserver only"
+    )
     down = commands.add_parser("down", help="stop one and remove its state folder")
     down.add_argument("target", help="the state folder or the kubeconfig `up` printed")
     down.add_argument("--keep", action="store_true", help="keep the state folder (logs)")
@@ -476,8 +562,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
             else:
                 state = Path(tempfile.mkdtemp(prefix="kattle-controlplane-"))
-            plane = ControlPlane(state, binaries_dir(),
-                                 controller_manager=not args.no_controller_manager)
+            plane = ControlPlane(
+                state, binaries_dir(), controller_manager=not args.no_controller_manager
+            )
             print(f"starting a control plane in {state}", file=sys.stderr)
             kubeconfig = plane.up()
             print(f"ready: {plane.server} (logs in {state / 'logs'})", file=sys.stderr)

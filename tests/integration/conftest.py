@@ -63,6 +63,10 @@ def kattle_crds(kubectl: Kubectl) -> None:
     """Kattle's CRDs installed from crds/ and Established."""
     kubectl.run("apply", "--server-side", "-f", str(CRDS))
     kubectl.run(
-        "wait", "--for=condition=Established", "--timeout=60s",
-        "crd", "-l", "app.kubernetes.io/part-of=kattle",
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd",
+        "-l",
+        "app.kubernetes.io/part-of=kattle",
     )

@@ -35,7 +35,12 @@ def test_printer_columns_show_the_state_machine(kubectl: Kubectl) -> None:
     table = kubectl.run("get", "pd", "instance.start").stdout.split("\n")
     assert table[0].split() == ["NAME", "TYPE", "START", "TRANSITIONING", "DONE", "TRIGGER", "AGE"]
     assert table[1].split()[:6] == [
-        "instance.start", "instance", '["stopped","creating"]', "starting", "running", "manual"
+        "instance.start",
+        "instance",
+        '["stopped","creating"]',
+        "starting",
+        "running",
+        "manual",
     ]
 
 
@@ -58,11 +63,17 @@ def test_kubectl_explain_teaches_the_api(
 
 def test_defaults_are_filled_in_by_the_api_server(kubectl: Kubectl) -> None:
     name = f"defaults-{uuid.uuid4().hex[:6]}"
-    kubectl.apply({
-        "apiVersion": API, "kind": "ProcessHandler", "metadata": {"name": name},
-        "spec": {"processes": ["instance.start"],
-                 "clientConfig": {"service": {"namespace": "ns", "name": "svc"}}},
-    })
+    kubectl.apply(
+        {
+            "apiVersion": API,
+            "kind": "ProcessHandler",
+            "metadata": {"name": name},
+            "spec": {
+                "processes": ["instance.start"],
+                "clientConfig": {"service": {"namespace": "ns", "name": "svc"}},
+            },
+        }
+    )
     spec = kubectl.get("processhandler", name)["spec"]
     assert spec["phase"] == "handler"
     assert spec["priority"] == 1000
@@ -70,12 +81,21 @@ def test_defaults_are_filled_in_by_the_api_server(kubectl: Kubectl) -> None:
     assert spec["retryLimit"] == 10
     assert spec["failurePolicy"] == "Fail"
     assert spec["clientConfig"]["service"] == {
-        "namespace": "ns", "name": "svc", "port": 443, "path": "/", "scheme": "https"}
+        "namespace": "ns",
+        "name": "svc",
+        "port": 443,
+        "path": "/",
+        "scheme": "https",
+    }
     rd = f"defaults{uuid.uuid4().hex[:6]}"
-    kubectl.apply({
-        "apiVersion": API, "kind": "ResourceDefinition", "metadata": {"name": rd},
-        "spec": {"names": {"kind": "Gadget", "plural": f"{rd}s"}},
-    })
+    kubectl.apply(
+        {
+            "apiVersion": API,
+            "kind": "ResourceDefinition",
+            "metadata": {"name": rd},
+            "spec": {"names": {"kind": "Gadget", "plural": f"{rd}s"}},
+        }
+    )
     spec = kubectl.get("resourcedefinition", rd)["spec"]
     assert spec["initialState"] == "requested"
     assert spec["deletionPolicy"] == "Orphan"
@@ -85,85 +105,163 @@ def test_defaults_are_filled_in_by_the_api_server(kubectl: Kubectl) -> None:
 
 def _pd(name: str = "x.go", **spec: Any) -> dict[str, Any]:
     base = {"resourceType": "x", "start": ["a"], "transitioning": "b", "done": "c"}
-    return {"apiVersion": API, "kind": "ProcessDefinition", "metadata": {"name": name},
-            "spec": {**base, **spec}}
+    return {
+        "apiVersion": API,
+        "kind": "ProcessDefinition",
+        "metadata": {"name": name},
+        "spec": {**base, **spec},
+    }
 
 
 def _ph(client_config: dict[str, Any], **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "ProcessHandler", "metadata": {"name": "h"},
-            "spec": {"processes": ["x.go"], "clientConfig": client_config, **spec}}
+    return {
+        "apiVersion": API,
+        "kind": "ProcessHandler",
+        "metadata": {"name": "h"},
+        "spec": {"processes": ["x.go"], "clientConfig": client_config, **spec},
+    }
 
 
 def _rd(name: str = "gizmo", **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "ResourceDefinition", "metadata": {"name": name},
-            "spec": {"names": {"kind": "Gizmo", "plural": "gizmos"}, **spec}}
+    return {
+        "apiVersion": API,
+        "kind": "ResourceDefinition",
+        "metadata": {"name": name},
+        "spec": {"names": {"kind": "Gizmo", "plural": "gizmos"}, **spec},
+    }
 
 
 def _pi(**spec: Any) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "ProcessInstance",
-            "metadata": {"name": "run", "namespace": "default"},
-            "spec": {"process": "x.go", "resource": {"name": "thing"}, **spec}}
+    return {
+        "apiVersion": API,
+        "kind": "ProcessInstance",
+        "metadata": {"name": "run", "namespace": "default"},
+        "spec": {"process": "x.go", "resource": {"name": "thing"}, **spec},
+    }
 
 
 # Each invalid manifest, and what the API server's refusal must say: the field and the rule.
 INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
-    ("transitioning is a start state", _pd(start=["a", "b"], transitioning="b"),
-     ["spec.transitioning", "must not be one of the start states"]),
-    ("transitioning is the done state", _pd(done="b"),
-     ["spec.done", "done must differ from transitioning"]),
+    (
+        "transitioning is a start state",
+        _pd(start=["a", "b"], transitioning="b"),
+        ["spec.transitioning", "must not be one of the start states"],
+    ),
+    (
+        "transitioning is the done state",
+        _pd(done="b"),
+        ["spec.done", "done must differ from transitioning"],
+    ),
     ("empty start list", _pd(start=[]), ["spec.start", "should have at least 1 items"]),
-    ("no start list", {**_pd(), "spec": {"resourceType": "x", "transitioning": "b", "done": "c"}},
-     ["spec.start", "Required value"]),
+    (
+        "no start list",
+        {**_pd(), "spec": {"resourceType": "x", "transitioning": "b", "done": "c"}},
+        ["spec.start", "Required value"],
+    ),
     ("duplicate start states", _pd(start=["a", "a"]), [".spec.start", "duplicate entries"]),
-    ("process name is not type.verb", _pd(name="go", resourceType="go"),
-     ["metadata.name", "must be <resourceType>.<verb>"]),
-    ("process name of another type", _pd(name="y.go"),
-     ["metadata.name", "must start with spec.resourceType"]),
+    (
+        "process name is not type.verb",
+        _pd(name="go", resourceType="go"),
+        ["metadata.name", "must be <resourceType>.<verb>"],
+    ),
+    (
+        "process name of another type",
+        _pd(name="y.go"),
+        ["metadata.name", "must start with spec.resourceType"],
+    ),
     ("state with capitals", _pd(done="Done"), ["spec.done", "should match"]),
-    ("unknown trigger", _pd(trigger="sometimes"),
-     ["spec.trigger", 'supported values: "create", "delete", "manual"']),
-    ("onError of another type", _pd(onError="y.fail"),
-     ["spec.onError", "same resource type"]),
+    (
+        "unknown trigger",
+        _pd(trigger="sometimes"),
+        ["spec.trigger", 'supported values: "create", "delete", "manual"'],
+    ),
+    ("onError of another type", _pd(onError="y.fail"), ["spec.onError", "same resource type"]),
     ("onError is itself", _pd(onError="x.go"), ["spec.onError", "its own onError"]),
     ("unknown field", _pd(color="red"), ["spec.color", "field not declared in schema"]),
-    ("webhook with url and service",
-     _ph({"url": "https://h.example.com/", "service": {"namespace": "a", "name": "b"}}),
-     ["spec.clientConfig", "exactly one of url or service"]),
-    ("webhook with neither url nor service", _ph({}),
-     ["spec.clientConfig", "exactly one of url or service"]),
-    ("plain http url", _ph({"url": "http://h.example.com/hook"}),
-     ["spec.clientConfig.url", "must start with https://"]),
-    ("url with a query", _ph({"url": "https://h.example.com/hook?x=1"}),
-     ["spec.clientConfig.url", "should match"]),
-    ("caBundle with plain http service",
-     _ph({"service": {"namespace": "a", "name": "b", "scheme": "http"}, "caBundle": "Zm9v"}),
-     ["spec.clientConfig.caBundle", "only used with https"]),
-    ("timeout too long", _ph({"url": "https://h.example.com/"}, timeoutSeconds=3600),
-     ["spec.timeoutSeconds", "less than or equal to 300"]),
-    ("negative priority", _ph({"url": "https://h.example.com/"}, priority=-1),
-     ["spec.priority", "greater than or equal to 0"]),
-    ("bad phase", _ph({"url": "https://h.example.com/"}, phase="during"),
-     ["spec.phase", 'supported values: "pre", "handler", "post"']),
-    ("bad process selector", _ph({"url": "https://h.example.com/"}, processes=["x.*"]),
-     ["spec.processes[0]", "should match"]),
-    ("service port out of range", _ph({"service": {"namespace": "a", "name": "b", "port": 70000}}),
-     ["spec.clientConfig.service.port", "less than or equal to 65535"]),
-    ("kind not CamelCase", _rd(names={"kind": "gizmo", "plural": "gizmos"}),
-     ["spec.names.kind", "should match"]),
-    ("plural with capitals", _rd(names={"kind": "Gizmo", "plural": "Gizmos"}),
-     ["spec.names.plural", "should match"]),
-    ("type name with a dot", _rd(name="giz.mo"),
-     ["metadata.name", "is the resource type used in process names"]),
+    (
+        "webhook with url and service",
+        _ph({"url": "https://h.example.com/", "service": {"namespace": "a", "name": "b"}}),
+        ["spec.clientConfig", "exactly one of url or service"],
+    ),
+    (
+        "webhook with neither url nor service",
+        _ph({}),
+        ["spec.clientConfig", "exactly one of url or service"],
+    ),
+    (
+        "plain http url",
+        _ph({"url": "http://h.example.com/hook"}),
+        ["spec.clientConfig.url", "must start with https://"],
+    ),
+    (
+        "url with a query",
+        _ph({"url": "https://h.example.com/hook?x=1"}),
+        ["spec.clientConfig.url", "should match"],
+    ),
+    (
+        "caBundle with plain http service",
+        _ph({"service": {"namespace": "a", "name": "b", "scheme": "http"}, "caBundle": "Zm9v"}),
+        ["spec.clientConfig.caBundle", "only used with https"],
+    ),
+    (
+        "timeout too long",
+        _ph({"url": "https://h.example.com/"}, timeoutSeconds=3600),
+        ["spec.timeoutSeconds", "less than or equal to 300"],
+    ),
+    (
+        "negative priority",
+        _ph({"url": "https://h.example.com/"}, priority=-1),
+        ["spec.priority", "greater than or equal to 0"],
+    ),
+    (
+        "bad phase",
+        _ph({"url": "https://h.example.com/"}, phase="during"),
+        ["spec.phase", 'supported values: "pre", "handler", "post"'],
+    ),
+    (
+        "bad process selector",
+        _ph({"url": "https://h.example.com/"}, processes=["x.*"]),
+        ["spec.processes[0]", "should match"],
+    ),
+    (
+        "service port out of range",
+        _ph({"service": {"namespace": "a", "name": "b", "port": 70000}}),
+        ["spec.clientConfig.service.port", "less than or equal to 65535"],
+    ),
+    (
+        "kind not CamelCase",
+        _rd(names={"kind": "gizmo", "plural": "gizmos"}),
+        ["spec.names.kind", "should match"],
+    ),
+    (
+        "plural with capitals",
+        _rd(names={"kind": "Gizmo", "plural": "Gizmos"}),
+        ["spec.names.plural", "should match"],
+    ),
+    (
+        "type name with a dot",
+        _rd(name="giz.mo"),
+        ["metadata.name", "is the resource type used in process names"],
+    ),
     ("Kattle's own group", _rd(group="kattle.dev"), ["spec.group", "reserved for Kattle"]),
     ("a Kubernetes group", _rd(group="apps.k8s.io"), ["spec.group", "reserved for Kubernetes"]),
     ("group without a dot", _rd(group="gizmos"), ["spec.group", "should match"]),
     ("bad initial state", _rd(initialState="New State"), ["spec.initialState", "should match"]),
-    ("bad deletion policy", _rd(deletionPolicy="Cascade"),
-     ["spec.deletionPolicy", 'supported values: "Orphan", "Delete"']),
-    ("history limit too high", _rd(historyLimit=100000),
-     ["spec.historyLimit", "less than or equal to 1000"]),
-    ("instance without resource", {**_pi(), "spec": {"process": "x.go"}},
-     ["spec.resource", "Required value"]),
+    (
+        "bad deletion policy",
+        _rd(deletionPolicy="Cascade"),
+        ["spec.deletionPolicy", 'supported values: "Orphan", "Delete"'],
+    ),
+    (
+        "history limit too high",
+        _rd(historyLimit=100000),
+        ["spec.historyLimit", "less than or equal to 1000"],
+    ),
+    (
+        "instance without resource",
+        {**_pi(), "spec": {"process": "x.go"}},
+        ["spec.resource", "Required value"],
+    ),
     ("instance of a bad process name", _pi(process="start"), ["spec.process", "should match"]),
     ("instance with an unknown trigger", _pi(trigger="cron"), ["spec.trigger", "supported values"]),
 ]
@@ -194,8 +292,14 @@ def test_a_process_instance_spec_cannot_change(kubectl: Kubectl) -> None:
     _patch_refused(kubectl, target, '{"spec":{"data":{"k":"v"}}}', "spec is immutable")
     # Labels and the status stay writable: the operator records the run there.
     kubectl.run("label", *target, "note=ok")
-    kubectl.run("patch", *target, "--subresource=status", "--type=merge",
-                "-p", '{"status":{"phase":"Running","attempts":1}}')
+    kubectl.run(
+        "patch",
+        *target,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"phase":"Running","attempts":1}}',
+    )
     assert kubectl.get(*target)["status"]["phase"] == "Running"
 
 
@@ -205,12 +309,18 @@ def test_definition_identity_cannot_change(kubectl: Kubectl) -> None:
     target = ["resourcedefinition", rd]
     _patch_refused(kubectl, target, '{"spec":{"group":"other.example.com"}}', "group is immutable")
     _patch_refused(kubectl, target, '{"spec":{"scope":"Cluster"}}', "scope is immutable")
-    _patch_refused(kubectl, target, '{"spec":{"names":{"kind":"Other"}}}', "names.kind is immutable")
+    _patch_refused(
+        kubectl, target, '{"spec":{"names":{"kind":"Other"}}}', "names.kind is immutable"
+    )
     # What does not break running work may change.
     kubectl.run("patch", *target, "--type=merge", "-p", '{"spec":{"historyLimit":3}}')
 
     pd = f"{rd}.go"
     kubectl.apply(_pd(name=pd, resourceType=rd))
-    _patch_refused(kubectl, ["processdefinition", pd], '{"spec":{"resourceType":"x"}}',
-                   "resourceType is immutable")
+    _patch_refused(
+        kubectl,
+        ["processdefinition", pd],
+        '{"spec":{"resourceType":"x"}}',
+        "resourceType is immutable",
+    )
     kubectl.run("patch", "processdefinition", pd, "--type=merge", "-p", '{"spec":{"done":"d"}}')

@@ -47,8 +47,14 @@ class Kubectl:
         """Server-side apply with strict field validation, as the docs tell users to."""
         text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
         return self.run(
-            "apply", "--server-side", "--validate=strict", "-f", "-", *flags,
-            stdin=text, check=check,
+            "apply",
+            "--server-side",
+            "--validate=strict",
+            "-f",
+            "-",
+            *flags,
+            stdin=text,
+            check=check,
         )
 
     def get(self, *args: str) -> Any:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 GROUP = "kattle.dev"
 VERSION = "v1alpha1"
@@ -61,9 +62,9 @@ def cel(
     *,
     field_path: str | None = None,
     reason: str | None = None,
-) -> dict[str, str]:
+) -> JsonDict:
     """One `x-kubernetes-validations` entry: a CEL rule the API server checks on write."""
-    entry = {"rule": rule, "message": message}
+    entry: JsonDict = {"rule": rule, "message": message}
     if field_path:
         entry["fieldPath"] = field_path
     if reason:
@@ -71,17 +72,17 @@ def cel(
     return entry
 
 
-def validated_by(*rules: dict[str, str]) -> ConfigDict:
+def validated_by(*rules: JsonDict) -> ConfigDict:
     """Model config that attaches CEL rules to the model's object schema."""
     return ConfigDict(json_schema_extra={"x-kubernetes-validations": list(rules)})
 
 
-def immutable(what: str) -> dict[str, Any]:
+def immutable(what: str) -> JsonDict:
     """Schema extra that makes a field unchangeable once set (a CEL transition rule)."""
     return {"x-kubernetes-validations": [cel("self == oldSelf", f"{what} is immutable")]}
 
 
-def string_set() -> dict[str, Any]:
+def string_set() -> JsonDict:
     """Schema extra for a list of unique strings: duplicates are refused, merges are by value."""
     return {"x-kubernetes-list-type": "set"}
 

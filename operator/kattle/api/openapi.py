@@ -14,14 +14,33 @@ from typing import Any
 from pydantic import BaseModel
 
 # Keywords that are meaningful in both dialects and pass through unchanged.
-_KEPT = frozenset({
-    "type", "format", "description", "default", "enum", "pattern",
-    "minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems",
-    "minProperties", "maxProperties", "required", "nullable",
-    "x-kubernetes-validations", "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
-    "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string",
-    "x-kubernetes-map-type", "x-kubernetes-embedded-resource",
-})
+_KEPT = frozenset(
+    {
+        "type",
+        "format",
+        "description",
+        "default",
+        "enum",
+        "pattern",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "minItems",
+        "maxItems",
+        "minProperties",
+        "maxProperties",
+        "required",
+        "nullable",
+        "x-kubernetes-validations",
+        "x-kubernetes-list-type",
+        "x-kubernetes-list-map-keys",
+        "x-kubernetes-preserve-unknown-fields",
+        "x-kubernetes-int-or-string",
+        "x-kubernetes-map-type",
+        "x-kubernetes-embedded-resource",
+    }
+)
 # Keywords dropped on purpose: documentation Kubernetes does not use, or constraints it
 # expresses otherwise (unknown fields are pruned by the API server, not refused).
 _DROPPED = frozenset({"title", "additionalProperties", "examples", "$defs"})
@@ -67,9 +86,9 @@ def _convert(node: Mapping[str, Any], defs: Mapping[str, Any], path: str) -> dic
     if out.get("default", 0) is None:
         del out["default"]
     if "type" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
-        if node:
+        if set(node) - _DROPPED - {"default", "description"}:
             raise SchemaError(f"{path}: every schema node needs a type")
-        # `Any` is the empty schema: any JSON value at all.
+        # `Any` is the empty schema (bar documentation): any JSON value at all.
         out["x-kubernetes-preserve-unknown-fields"] = True
     if out.get("x-kubernetes-preserve-unknown-fields") and out.get("type") == "object":
         out.pop("additionalProperties", None)

@@ -106,7 +106,9 @@ class HandlerCall(KattleModel):
     start: datetime = Field(description="When the request was sent.")
     stop: datetime | None = Field(default=None, description="When the reply came or it failed.")
     outcome: CallOutcome | None = Field(default=None, description="How the call ended.")
-    message: str = Field(default="", max_length=4096, description="The handler's or the error's message.")
+    message: str = Field(
+        default="", max_length=4096, description="The handler's or the error's message."
+    )
 
 
 class ProcessInstanceStatus(KattleModel):

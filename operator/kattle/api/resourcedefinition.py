@@ -13,8 +13,8 @@ from pydantic import Field
 
 from kattle.api.common import (
     CATEGORY,
-    Condition,
     NAME_MAX,
+    Condition,
     CrdInfo,
     KattleModel,
     KattleResource,
@@ -30,9 +30,7 @@ from kattle.api.common import (
 DEFAULT_GROUP = "resources.kattle.dev"
 DEFAULT_INITIAL_STATE = "requested"
 
-_GROUP_PATTERN = (
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
-)
+_GROUP_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
 
 
 _LowerName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*$", max_length=NAME_MAX)]
