@@ -38,6 +38,7 @@ ExitReason = Literal[
     "RetriesExhausted",  # a handler kept failing; the object keeps transitioning=error
     "OnError",  # retries were exhausted and the onError process took over
     "ResourceGone",  # the object was deleted before the run ended
+    "Invalid",  # the process cannot run as defined (unknown process or type, bad definition)
 ]
 RunTrigger = Literal["manual", "create", "delete", "chain", "onError"]
 CallOutcome = Literal["Succeeded", "Error", "Timeout", "RetryAfter", "Chained", "Ignored"]

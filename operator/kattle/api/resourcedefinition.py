@@ -110,6 +110,13 @@ class ResourceDefinitionSpec(KattleModel):
             ]
         },
     )
+    version: str = Field(
+        default="v1",
+        pattern=r"^v[1-9][0-9]*((alpha|beta)[1-9][0-9]*)?$",
+        max_length=20,
+        description="The API version of the generated kind, `v1` by default.",
+        json_schema_extra=immutable("version"),
+    )
     scope: Literal["Namespaced", "Cluster"] = Field(
         default="Namespaced",
         description="Whether objects of the kind live in a namespace (the default) or not.",

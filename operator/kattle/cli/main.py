@@ -13,6 +13,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from kattle.api import crds
+from kattle.cli import operator as operator_command
+from kattle.cli import run as run_command
 
 
 def _version() -> str:
@@ -46,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crds_parser.add_argument("--write", metavar="DIR", help="write one file per CRD into DIR")
     crds_parser.set_defaults(handler=_crds)
+    operator_command.add_parser(commands)
+    run_command.add_parser(commands)
     return parser
 
 
@@ -54,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
+    except run_command.CommandError as error:
+        print(f"kattle {args.command}: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except OSError as error:

@@ -1,0 +1,92 @@
+"""The webhook protocol: what the operator POSTs to a handler and what it may answer.
+
+Version `kattle.dev/v1alpha1`. The operator validates every reply with these models, and
+the handler SDK builds replies with them, so both sides agree by construction.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from kattle.api.common import API_VERSION, KattleModel
+from kattle.api.processdefinition import HandlerPhase
+
+MAX_REPLY_BYTES = 1024 * 1024
+
+
+class RunInfo(KattleModel):
+    """The ProcessInstance the call belongs to."""
+
+    name: str = Field(description="The ProcessInstance's name.")
+    namespace: str = Field(description="The ProcessInstance's namespace.")
+    uid: str = Field(description="The ProcessInstance's uid.")
+    trigger: str = Field(
+        description="What asked for the run: manual, create, delete, chain, onError."
+    )
+
+
+class ProcessEvent(KattleModel):
+    """One request to a handler: run your logic for this step of this process."""
+
+    api_version: Literal["kattle.dev/v1alpha1"] = API_VERSION  # type: ignore[assignment]
+    kind: Literal["ProcessEvent"] = "ProcessEvent"
+    process: str = Field(description="The process, e.g. `instance.start`.")
+    phase: HandlerPhase = Field(description="pre, handler or post.")
+    handler: str = Field(description="The ProcessHandler being called.")
+    attempt: int = Field(ge=1, description="1 on the first call of this step, then 2, 3...")
+    idempotency_key: str = Field(
+        description=(
+            "The same for every attempt of this step of this run, also after an operator "
+            "restart: a handler seeing a key again must give the same answer."
+        )
+    )
+    run: RunInfo = Field(description="The run this call belongs to.")
+    from_state: str | None = Field(
+        default=None, alias="fromState", description="The state the run started from."
+    )
+    transitioning: str = Field(description="The state the object is in while the process runs.")
+    done: str = Field(description="The state the object will be in when the process ends.")
+    resource: dict[str, Any] = Field(description="The object, as the API server has it.")
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="Process data: input plus earlier handlers' data."
+    )
+
+
+class EventRequest(KattleModel):
+    """A Kubernetes Event the handler asks the operator to post on the object."""
+
+    type: Literal["Normal", "Warning"] = Field(default="Normal", description="Normal or Warning.")
+    reason: str = Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9]*$", max_length=128, description="CamelCase reason."
+    )
+    message: str = Field(max_length=1024, description="What happened, for humans.")
+
+
+class ProcessReply(KattleModel):
+    """A handler's answer. An empty object `{}` means: done, nothing to add."""
+
+    data: dict[str, Any] | None = Field(
+        default=None, description="Merged into the process data (JSON merge patch rules)."
+    )
+    status: dict[str, Any] | None = Field(
+        default=None,
+        description='Merged into the object\'s status when the process ends, e.g. {"ip": ...}.',
+    )
+    chain: str | None = Field(
+        default=None,
+        description="A process of the same type to continue with instead of setting done.",
+    )
+    retry_after_seconds: int | None = Field(
+        default=None, ge=0, le=3600, description="Call this step again after this many seconds."
+    )
+    error: str | None = Field(
+        default=None, max_length=4096, description="The step failed: why, for the object's status."
+    )
+    message: str | None = Field(
+        default=None, max_length=4096, description="A note for the run's log."
+    )
+    events: list[EventRequest] = Field(
+        default_factory=list, max_length=10, description="Events to post on the object."
+    )

@@ -1,0 +1,110 @@
+"""`kattle operator`: runs the Kattle operator against the current cluster."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+
+import kopf
+
+from kattle.wiring.app import OperatorOptions, run_operator
+
+LOG_FORMATS = {
+    "text": kopf.LogFormat.PLAIN,
+    "full": kopf.LogFormat.FULL,
+    "json": kopf.LogFormat.JSON,
+}
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "operator",
+        help="run the operator (uses KUBECONFIG, --kubeconfig or the in-cluster account)",
+        description="Run the Kattle operator: generate CRDs for ResourceDefinitions and run "
+        "processes through their handler webhooks.",
+    )
+    parser.add_argument(
+        "--kubeconfig",
+        help="kubeconfig file (default: $KUBECONFIG, "
+        "~/.kube/config, or the in-cluster service account)",
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        dest="namespaces",
+        metavar="NS",
+        help="serve only these namespaces (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--runs-namespace",
+        default="default",
+        metavar="NS",
+        help="where runs of cluster-scoped kinds live (default: default)",
+    )
+    parser.add_argument(
+        "--max-active-runs",
+        type=int,
+        default=200,
+        metavar="N",
+        help="runs driven at once; others queue (default: 200)",
+    )
+    parser.add_argument(
+        "--service-override",
+        action="append",
+        default=[],
+        metavar="NS/NAME=URL",
+        help="call handler Service NS/NAME at URL instead of its cluster DNS "
+        "name, for an operator outside the cluster (repeatable; also "
+        "$KATTLE_SERVICE_OVERRIDES, comma-separated)",
+    )
+    parser.add_argument(
+        "--peering",
+        metavar="NAME",
+        help="Kopf peering object for several replicas (default: standalone)",
+    )
+    parser.add_argument(
+        "--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz"
+    )
+    parser.add_argument("--log-format", choices=sorted(LOG_FORMATS), default="text")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("--debug", action="store_true", help="log everything, Kopf included")
+    parser.set_defaults(handler=run)
+
+
+def parse_overrides(values: list[str]) -> dict[str, str]:
+    overrides = {}
+    for value in values:
+        target, sep, url = value.partition("=")
+        if not sep or target.count("/") != 1 or not url.startswith(("http://", "https://")):
+            raise SystemExit(
+                f"kattle operator: --service-override {value!r}: "
+                "expected NAMESPACE/NAME=http(s)://HOST:PORT"
+            )
+        overrides[target] = url
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig
+    env = [v for v in os.environ.get("KATTLE_SERVICE_OVERRIDES", "").split(",") if v]
+    options = OperatorOptions(
+        runs_namespace=args.runs_namespace,
+        max_active_runs=args.max_active_runs,
+        service_overrides=parse_overrides([*env, *args.service_override]),
+    )
+    kopf.configure(
+        verbose=args.verbose,
+        debug=args.debug,
+        log_format=LOG_FORMATS[args.log_format],
+        log_refkey="object",
+    )
+    asyncio.run(
+        run_operator(
+            options, namespaces=args.namespaces, peering=args.peering, liveness=args.liveness
+        )
+    )
+    return 0

@@ -1,0 +1,1 @@
+"""Reconcilers: what the operator does when definitions and objects change."""

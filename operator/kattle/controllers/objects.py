@@ -1,0 +1,189 @@
+"""Lifecycle triggers on orchestrated objects: create, delete, and the finalizer between.
+
+A new object gets its type's `create` process run (or, with none, its initial state). When
+the type has `delete` processes, every object carries Kattle's finalizer, so a deletion
+waits until the delete process that starts from the object's state has run. If none starts
+from that state, the object stays, with a `Deletable=False` condition and a Warning Event
+that say why: never held silently, never let go without its process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from kattle.api.resourcedefinition import ResourceDefinition
+from kattle.kube.client import ApiError
+from kattle.kube.kinds import PROCESS_INSTANCES, kind_of
+from kattle.machine.admission import current_state
+from kattle.machine.conditions import set_condition
+from kattle.machine.names import run_name
+from kattle.runner.run import FINALIZER, Engine, run_manifest
+from kattle.runner.scheduler import ObjectKey
+
+logger = logging.getLogger(__name__)
+
+
+class ObjectController:
+    def __init__(self, engine: Engine, *, runs_namespace: str) -> None:
+        self.engine = engine
+        self.runs_namespace = runs_namespace
+        # Runs this operator created; repeated events for the same object skip the create.
+        self._created: set[str] = set()
+
+    def key_of(self, body: Mapping[str, Any], definition: ResourceDefinition) -> ObjectKey:
+        namespace = body["metadata"].get("namespace") or self.runs_namespace
+        return (namespace, definition.metadata.name or "", body["metadata"]["name"])
+
+    def definition_of(self, body: Mapping[str, Any]) -> ResourceDefinition | None:
+        group, _, _ = str(body.get("apiVersion", "")).rpartition("/")
+        return self.engine.catalog.resource_of_kind(group, str(body.get("kind", "")))
+
+    async def on_event(self, body: Mapping[str, Any], event_type: str | None) -> None:
+        definition = self.definition_of(body)
+        if definition is None or event_type == "DELETED":
+            return
+        meta = body["metadata"]
+        type_name = definition.metadata.name or ""
+        has_delete = bool(self.engine.catalog.triggered(type_name, "delete"))
+        finalizers = meta.get("finalizers") or []
+        if meta.get("deletionTimestamp"):
+            if FINALIZER in finalizers:
+                await self._deleting(body, definition, has_delete)
+            return
+        if has_delete and FINALIZER not in finalizers:
+            await self._patch_meta(body, definition, {"finalizers": [*finalizers, FINALIZER]})
+        status = body.get("status") or {}
+        if status.get("state") or status.get("activeRun"):
+            return
+        create = self.engine.catalog.create_process(type_name)
+        if create is None:
+            await self._set_initial_state(body, definition)
+            return
+        await self._start(body, definition, create.metadata.name or "", "create")
+
+    async def _deleting(
+        self, body: Mapping[str, Any], definition: ResourceDefinition, has_delete: bool
+    ) -> None:
+        status = body.get("status") or {}
+        if not has_delete:
+            await self._release(body, definition)
+            return
+        if status.get("activeRun"):
+            return  # the delete process runs once the active run ends
+        type_name = definition.metadata.name or ""
+        state = current_state(status, "state", definition.spec.initial_state)
+        process = self.engine.catalog.delete_process(type_name, state)
+        last = status.get("lastRun") or {}
+        deletes = {p.metadata.name for p in self.engine.catalog.triggered(type_name, "delete")}
+        if last.get("process") in deletes and last.get("phase") == "Succeeded":
+            await self._release(body, definition)
+            return
+        if process is not None:
+            await self._start(body, definition, process.metadata.name or "", "delete")
+            return
+        starts = "; ".join(
+            f"{p.metadata.name} starts from {', '.join(p.spec.start)}"
+            for p in self.engine.catalog.triggered(type_name, "delete")
+        )
+        message = (
+            f"deletion waits: no delete process starts from state {state!r} ({starts}); "
+            "run a process that moves the object to one of those states"
+        )
+        conditions = status.get("conditions") or []
+        held = next((c for c in conditions if c.get("type") == "Deletable"), None)
+        if held and held.get("message") == message:
+            return
+        await self._patch_status(
+            body,
+            definition,
+            {
+                "conditions": set_condition(
+                    conditions,
+                    type="Deletable",
+                    status=False,
+                    reason="NoDeleteProcess",
+                    message=message,
+                )
+            },
+        )
+        self.engine.events.post(
+            dict(body), "DeletionHeld", message, type="Warning", action="Delete"
+        )
+
+    async def _start(
+        self, body: Mapping[str, Any], definition: ResourceDefinition, process: str, trigger: str
+    ) -> None:
+        meta = body["metadata"]
+        name = run_name(meta["name"], process, meta["uid"])
+        namespace = meta.get("namespace") or self.runs_namespace
+        if f"{namespace}/{name}" in self._created:
+            return
+        try:
+            await self.engine.kube.create(
+                PROCESS_INSTANCES,
+                run_manifest(
+                    name=name, namespace=namespace, process=process, obj=body, trigger=trigger
+                ),
+                namespace,
+            )
+        except ApiError as error:
+            if not error.already_exists:
+                raise
+        self._created.add(f"{namespace}/{name}")
+
+    async def _set_initial_state(
+        self, body: Mapping[str, Any], definition: ResourceDefinition
+    ) -> None:
+        await self._patch_status(
+            body, definition, {"state": definition.spec.initial_state, "transitioning": "no"}
+        )
+
+    async def _release(self, body: Mapping[str, Any], definition: ResourceDefinition) -> None:
+        finalizers = [f for f in body["metadata"].get("finalizers") or [] if f != FINALIZER]
+        await self._patch_meta(body, definition, {"finalizers": finalizers})
+
+    async def _patch_meta(
+        self, body: Mapping[str, Any], definition: ResourceDefinition, meta: dict[str, Any]
+    ) -> None:
+        """A compare-and-set: a conflict means a newer event is on its way; it will redo this."""
+        await self._patch(
+            body,
+            definition,
+            {"metadata": {"resourceVersion": body["metadata"]["resourceVersion"], **meta}},
+            "",
+        )
+
+    async def _patch_status(
+        self, body: Mapping[str, Any], definition: ResourceDefinition, status: dict[str, Any]
+    ) -> None:
+        await self._patch(
+            body,
+            definition,
+            {
+                "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
+                "status": status,
+            },
+            "status",
+        )
+
+    async def _patch(
+        self,
+        body: Mapping[str, Any],
+        definition: ResourceDefinition,
+        patch: dict[str, Any],
+        subresource: str,
+    ) -> None:
+        meta = body["metadata"]
+        try:
+            await self.engine.kube.patch(
+                kind_of(definition),
+                meta["name"],
+                patch,
+                namespace=meta.get("namespace"),
+                subresource=subresource,
+            )
+        except ApiError as error:
+            if not (error.conflict or error.not_found):
+                raise

@@ -1,0 +1,234 @@
+"""A small async client for the Kubernetes API, on aiohttp: every API call Kattle makes.
+
+Kopf watches; this client reads and writes. It is deliberately thin (JSON in, JSON out, one
+connection pool, errors with the API server's own message) so that the writes a process run
+makes are plain to see and count. It logs in with the same credentials Kopf uses.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+
+PatchType = Literal["merge", "apply", "json"]
+_CONTENT_TYPES: dict[PatchType, str] = {
+    "merge": "application/merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+    "json": "application/json-patch+json",
+}
+FIELD_MANAGER = "kattle"
+
+
+class ApiError(Exception):
+    """The API server refused a request; `status` is the HTTP status."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409 and self.reason == "Conflict"
+
+    @property
+    def already_exists(self) -> bool:
+        return self.status == 409 and self.reason == "AlreadyExists"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Where the API server is and how to prove who we are."""
+
+    server: str
+    ca_pem: bytes | None = None
+    cert_pem: bytes | None = None
+    key_pem: bytes | None = None
+    token: str | None = None
+    insecure: bool = False
+
+    @classmethod
+    def from_connection_info(cls, info: Any) -> Credentials:
+        """From Kopf's ConnectionInfo (kubeconfig or in-cluster service account)."""
+
+        def read(data: str | bytes | None, path: Any) -> bytes | None:
+            if data:
+                raw = data.encode() if isinstance(data, str) else data
+                # Kubeconfig data fields are base64; a PEM given directly starts with dashes.
+                return raw if raw.lstrip().startswith(b"-----") else base64.b64decode(raw)
+            if path:
+                with open(path, "rb") as file:
+                    return file.read()
+            return None
+
+        return cls(
+            server=str(info.server).rstrip("/"),
+            ca_pem=read(info.ca_data, info.ca_path),
+            cert_pem=read(info.certificate_data, info.certificate_path),
+            key_pem=read(info.private_key_data, info.private_key_path),
+            token=info.token,
+            insecure=bool(info.insecure),
+        )
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cadata=self.ca_pem.decode() if self.ca_pem else None)
+        if self.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if self.cert_pem and self.key_pem:
+            # ssl wants files for client certificates: write them where only we can read.
+            with tempfile.TemporaryDirectory(prefix="kattle-client-") as folder:
+                cert = os.path.join(folder, "client.crt")
+                key = os.path.join(folder, "client.key")
+                for path, data in ((cert, self.cert_pem), (key, self.key_pem)):
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "wb") as file:
+                        file.write(data)
+                context.load_cert_chain(cert, key)
+        return context
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Where objects of one kind live in the API."""
+
+    group: str
+    version: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(
+        self, namespace: str | None = None, name: str | None = None, subresource: str = ""
+    ) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        if subresource:
+            base += f"/{subresource}"
+        return base
+
+
+class KubeClient:
+    """JSON over one pooled HTTPS connection to the API server."""
+
+    def __init__(self, credentials: Credentials, *, pool_size: int = 64) -> None:
+        self.credentials = credentials
+        headers = {"Accept": "application/json", "User-Agent": "kattle-operator"}
+        if credentials.token:
+            headers["Authorization"] = f"Bearer {credentials.token}"
+        self._session = aiohttp.ClientSession(
+            base_url=credentials.server,
+            headers=headers,
+            connector=aiohttp.TCPConnector(
+                ssl=credentials.ssl_context(), limit=pool_size, keepalive_timeout=60
+            ),
+            timeout=aiohttp.ClientTimeout(total=60, connect=10),
+        )
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        data = None if body is None else json.dumps(body)
+        headers = {"Content-Type": content_type} if data is not None else None
+        async with self._session.request(
+            method, path, data=data, params=params, headers=headers
+        ) as response:
+            text = await response.text()
+            if response.status >= 400:
+                try:
+                    status = json.loads(text)
+                    raise ApiError(
+                        response.status, status.get("reason", ""), status.get("message", text)
+                    )
+                except ValueError:
+                    raise ApiError(response.status, response.reason or "", text) from None
+            return json.loads(text) if text else None
+
+    async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Any:
+        return await self.request("GET", kind.path(namespace, name))
+
+    async def get_or_none(self, kind: Kind, name: str, namespace: str | None = None) -> Any:
+        try:
+            return await self.get(kind, name, namespace)
+        except ApiError as error:
+            if error.not_found:
+                return None
+            raise
+
+    async def list(
+        self, kind: Kind, namespace: str | None = None, *, label_selector: str | None = None
+    ) -> list[Any]:
+        params = {"labelSelector": label_selector} if label_selector else None
+        result = await self.request("GET", kind.path(namespace), params=params)
+        return list(result.get("items", []))
+
+    async def create(
+        self, kind: Kind, body: Mapping[str, Any], namespace: str | None = None
+    ) -> Any:
+        return await self.request("POST", kind.path(namespace), body=body)
+
+    async def patch(
+        self,
+        kind: Kind,
+        name: str,
+        body: Any,
+        *,
+        namespace: str | None = None,
+        subresource: str = "",
+        patch_type: PatchType = "merge",
+        force: bool = False,
+    ) -> Any:
+        """PATCH; a merge patch with metadata.resourceVersion set is a compare-and-set."""
+        params = {"fieldManager": FIELD_MANAGER}
+        if force:
+            params["force"] = "true"
+        return await self.request(
+            "PATCH",
+            kind.path(namespace, name, subresource),
+            body=body,
+            params=params,
+            content_type=_CONTENT_TYPES[patch_type],
+        )
+
+    async def delete(self, kind: Kind, name: str, namespace: str | None = None) -> Any:
+        try:
+            return await self.request("DELETE", kind.path(namespace, name))
+        except ApiError as error:
+            if error.not_found:
+                return None
+            raise
+
+
+# Kinds the operator uses that are not generated.
+CRDS = Kind("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
+EVENTS = Kind("events.k8s.io", "v1", "events", namespaced=True)
+SECRETS = Kind("", "v1", "secrets", namespaced=True)

@@ -1,0 +1,76 @@
+"""Posts Kubernetes Events on objects: every transition, every failure.
+
+Events are for people watching `kubectl describe` or `kubectl events`; the durable record
+is the ProcessInstance. Posting one never blocks or fails a run: errors are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from kattle.kube.client import EVENTS, ApiError, KubeClient
+
+logger = logging.getLogger(__name__)
+CONTROLLER = "kattle.dev/operator"
+MAX_NOTE = 1024
+
+
+class EventRecorder:
+    def __init__(self, kube: KubeClient, *, default_namespace: str = "default") -> None:
+        self.kube = kube
+        self.default_namespace = default_namespace
+        self.instance = os.environ.get("POD_NAME") or socket.gethostname()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def post(
+        self,
+        obj: dict[str, Any],
+        reason: str,
+        note: str,
+        *,
+        type: Literal["Normal", "Warning"] = "Normal",
+        action: str = "Process",
+    ) -> None:
+        """Posts in the background; the caller goes on at once."""
+        task = asyncio.create_task(self._post(obj, reason, note, type, action))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _post(
+        self, obj: dict[str, Any], reason: str, note: str, type: str, action: str
+    ) -> None:
+        meta = obj.get("metadata", {})
+        namespace = meta.get("namespace") or self.default_namespace
+        body = {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta.get('name', 'object')}.", "namespace": namespace},
+            "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "reportingController": CONTROLLER,
+            "reportingInstance": self.instance,
+            "action": action,
+            "reason": reason,
+            "note": note[:MAX_NOTE],
+            "type": type,
+            "regarding": {
+                "apiVersion": obj.get("apiVersion"),
+                "kind": obj.get("kind"),
+                "name": meta.get("name"),
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+        }
+        try:
+            await self.kube.create(EVENTS, body, namespace)
+        except (TimeoutError, ApiError, OSError) as error:
+            logger.warning("could not post event %s on %s: %s", reason, meta.get("name"), error)
+
+    async def flush(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,1 @@
+"""Pure orchestration logic: catalogs of definitions, plans, admission, backoff. No I/O."""

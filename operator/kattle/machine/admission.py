@@ -1,0 +1,69 @@
+"""Whether a run may take its object now: Cattle's admission, decided on plain data.
+
+An object is taken by at most one run at a time. The run that holds it is named in the
+object's `status.activeRun`; taking it is a compare-and-set write of that field together with
+the transitioning state, so two runs (or two operators) can never both win. This module only
+decides; the runner does the write.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kattle.api.processdefinition import ProcessDefinitionSpec
+
+
+class Verdict(enum.Enum):
+    ADMIT = "admit"  # in a start state and free (or handed over to us): take it
+    RESUME = "resume"  # we already took it (the operator restarted): go on with handlers
+    WAIT = "wait"  # another live run holds the object
+    CANCEL = "cancel"  # free, but not in a start state: the run ends Canceled
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    state: str | None
+    reason: str
+
+
+def current_state(status: Mapping[str, Any], state_field: str, initial_state: str) -> str | None:
+    """The object's state in `state_field`; a new object is in its type's initial state."""
+    value = status.get(state_field)
+    if isinstance(value, str) and value:
+        return value
+    return initial_state if state_field == "state" else None
+
+
+def decide(
+    *,
+    status: Mapping[str, Any],
+    run: str,
+    process: str,
+    spec: ProcessDefinitionSpec,
+    initial_state: str,
+    holder_alive: bool,
+) -> Decision:
+    """What `run` of `process` may do with an object whose status is `status`.
+
+    `holder_alive` says whether the run named in `status.activeRun` (if another) still
+    exists and has not ended; a dead holder's claim is stale and does not block.
+    """
+    state = current_state(status, spec.state_field, initial_state)
+    holder = status.get("activeRun") or None
+    if holder == run:
+        if status.get("process") == process and state == spec.transitioning:
+            return Decision(Verdict.RESUME, state, "already transitioning")
+    elif holder and holder_alive:
+        return Decision(Verdict.WAIT, state, f"waiting for {holder} to end")
+    if state in spec.start:
+        return Decision(Verdict.ADMIT, state, f"{state} is a start state")
+    shown = state if state is not None else f"unset status.{spec.state_field}"
+    return Decision(
+        Verdict.CANCEL,
+        state,
+        f"{process} starts from {', '.join(spec.start)}, and the object is {shown}",
+    )

@@ -1,0 +1,169 @@
+"""The catalog: every definition the operator knows, and what follows from them together.
+
+Watch events keep it current; the runner asks it which process applies, which handlers a
+process calls and in which order. Rules that need several objects at once (a process of an
+unknown type, two processes sharing a transitioning state) are checked here too, so they can
+be reported on the definitions' status. Pure data in, plain answers out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kattle.api.processdefinition import HandlerPhase, ProcessDefinition
+from kattle.api.processhandler import ProcessHandler, ProcessHandlerSpec
+from kattle.api.resourcedefinition import ResourceDefinition
+
+PHASE_ORDER: dict[HandlerPhase, int] = {"pre": 0, "handler": 1, "post": 2}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One handler call in a process plan."""
+
+    index: int
+    handler: str
+    phase: HandlerPhase
+    priority: int
+    spec: ProcessHandlerSpec
+
+
+def selector_matches(selector: str, process: str) -> bool:
+    """`instance.start` matches itself; `*.start` matches the start process of every type."""
+    if selector == process:
+        return True
+    kind, _, verb = selector.partition(".")
+    return kind == "*" and process.partition(".")[2] == verb
+
+
+def verb_of(process: str) -> str:
+    return process.partition(".")[2]
+
+
+@dataclass
+class Catalog:
+    """Definitions by name: resource types, processes and handlers."""
+
+    resources: dict[str, ResourceDefinition] = field(default_factory=dict)
+    processes: dict[str, ProcessDefinition] = field(default_factory=dict)
+    handlers: dict[str, ProcessHandler] = field(default_factory=dict)
+
+    # -- keeping it current -----------------------------------------------------------------
+
+    def put(self, definition: ResourceDefinition | ProcessDefinition | ProcessHandler) -> None:
+        name = definition.metadata.name or ""
+        if isinstance(definition, ResourceDefinition):
+            self.resources[name] = definition
+        elif isinstance(definition, ProcessDefinition):
+            self.processes[name] = definition
+        else:
+            self.handlers[name] = definition
+
+    def drop(self, kind: str, name: str) -> None:
+        if kind == "ResourceDefinition":
+            self.resources.pop(name, None)
+        elif kind == "ProcessDefinition":
+            self.processes.pop(name, None)
+        elif kind == "ProcessHandler":
+            self.handlers.pop(name, None)
+
+    # -- questions the runner asks ----------------------------------------------------------
+
+    def resource_of_kind(self, group: str, kind: str) -> ResourceDefinition | None:
+        for definition in self.resources.values():
+            spec = definition.spec
+            if spec.group == group and spec.names.kind == kind:
+                return definition
+        return None
+
+    def processes_of(self, resource_type: str) -> list[ProcessDefinition]:
+        return sorted(
+            (p for p in self.processes.values() if p.spec.resource_type == resource_type),
+            key=lambda p: p.metadata.name or "",
+        )
+
+    def triggered(self, resource_type: str, trigger: str) -> list[ProcessDefinition]:
+        return [p for p in self.processes_of(resource_type) if p.spec.trigger == trigger]
+
+    def create_process(self, resource_type: str) -> ProcessDefinition | None:
+        """The process that runs when an object is created; the first by name if several."""
+        found = self.triggered(resource_type, "create")
+        return found[0] if found else None
+
+    def delete_process(self, resource_type: str, state: str | None) -> ProcessDefinition | None:
+        """The delete-triggered process that may start from `state`, if any."""
+        for process in self.triggered(resource_type, "delete"):
+            if state in process.spec.start:
+                return process
+        return None
+
+    def plan(self, process: str) -> list[Step]:
+        """The handlers `process` calls: pre, handler, post; by priority, then by name."""
+        attached = [
+            h
+            for h in self.handlers.values()
+            if any(selector_matches(s, process) for s in h.spec.processes)
+        ]
+        attached.sort(
+            key=lambda h: (PHASE_ORDER[h.spec.phase], h.spec.priority, h.metadata.name or "")
+        )
+        return [
+            Step(i, h.metadata.name or "", h.spec.phase, h.spec.priority, h.spec)
+            for i, h in enumerate(attached)
+        ]
+
+    def states(self, resource_type: str) -> list[str]:
+        resource = self.resources.get(resource_type)
+        found = {resource.spec.initial_state} if resource else set()
+        for process in self.processes_of(resource_type):
+            spec = process.spec
+            found.update(spec.start)
+            found.update((spec.transitioning, spec.done))
+        return sorted(found)
+
+    # -- rules across objects ---------------------------------------------------------------
+
+    def process_problems(self, name: str) -> list[str]:
+        """Why a process cannot run as defined, in words for its status; empty if it can."""
+        process = self.processes.get(name)
+        if process is None:
+            return [f"no ProcessDefinition named {name}"]
+        spec = process.spec
+        problems = []
+        if spec.resource_type not in self.resources:
+            problems.append(f"resource type {spec.resource_type!r} has no ResourceDefinition")
+        if spec.on_error and spec.on_error not in self.processes:
+            problems.append(f"onError process {spec.on_error} has no ProcessDefinition")
+        for other in self.processes_of(spec.resource_type):
+            if other.metadata.name == name or other.spec.state_field != spec.state_field:
+                continue
+            if other.spec.transitioning == spec.transitioning:
+                problems.append(
+                    f"transitioning state {spec.transitioning!r} is also {other.metadata.name}'s: "
+                    "a transitioning state must tell which process runs"
+                )
+        if spec.trigger == "create":
+            first = self.create_process(spec.resource_type)
+            if first is not None and first.metadata.name != name:
+                problems.append(
+                    f"{first.metadata.name} is already the create process of "
+                    f"{spec.resource_type}; only one runs on create"
+                )
+        return problems
+
+    def resource_problems(self, name: str) -> list[str]:
+        """Problems of a resource type that stop its objects from being orchestrated."""
+        resource = self.resources.get(name)
+        if resource is None:
+            return [f"no ResourceDefinition named {name}"]
+        problems = []
+        for other_name, other in self.resources.items():
+            if other_name == name:
+                continue
+            same_group = other.spec.group == resource.spec.group
+            if same_group and other.spec.names.plural == resource.spec.names.plural:
+                problems.append(
+                    f"ResourceDefinition {other_name} already generates "
+                    f"{resource.spec.names.plural}.{resource.spec.group}"
+                )
+        return problems

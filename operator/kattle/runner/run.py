@@ -1,0 +1,682 @@
+"""Runs one process on one object: admit, transition, call handlers, set done, record.
+
+Cattle's semantics on Kubernetes' mechanisms (DESIGN.md section 3):
+
+- The lock is the object's `status.activeRun`. A run takes it with a compare-and-set PATCH
+  (the object's resourceVersion is in the patch) that also sets the transitioning state, so
+  admission and transition are one write and two runs can never both win.
+- While a run holds the object, its writes carry a JSON-patch `test` of `activeRun`: a run
+  that lost the object (a user cleared it, another operator took over) cannot write over it.
+- The ProcessInstance is written when the run waits, fails, retries and ends, not after each
+  successful handler call: on a restart every handler is called again with the same
+  idempotency key, which handlers must honour anyway (a reply can be lost on the wire too).
+- Every write the run needs to resume is on the API server, so an operator killed at any
+  point resumes the run from what it finds there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kattle.api.generated import RunSummary
+from kattle.api.processdefinition import ProcessDefinition
+from kattle.api.processinstance import (
+    FINAL_PHASES,
+    HISTORY_MAX,
+    ExitReason,
+    HandlerCall,
+    ProcessInstanceStatus,
+    RunPhase,
+    Transition,
+)
+from kattle.api.resourcedefinition import ResourceDefinition
+from kattle.api.webhook import ProcessEvent, ProcessReply, RunInfo
+from kattle.kube.client import ApiError, Kind, KubeClient
+from kattle.kube.events import EventRecorder
+from kattle.kube.kinds import PROCESS_INSTANCES, kind_of
+from kattle.machine.admission import Verdict, current_state, decide
+from kattle.machine.backoff import retry_delay
+from kattle.machine.catalog import Catalog, Step
+from kattle.machine.merge import merge
+from kattle.machine.names import idempotency_key, run_name
+from kattle.webhooks.client import HandlerCallError, WebhookClient
+
+logger = logging.getLogger(__name__)
+
+FINALIZER = "kattle.dev/processes"
+TYPE_LABEL = "kattle.dev/type"
+RESOURCE_LABEL = "kattle.dev/resource"
+# A run naming a process the operator has not heard of yet waits this long for its
+# definition: a ProcessDefinition and a ProcessInstance applied together race.
+DEFINITION_GRACE_SECONDS = 5.0
+
+
+class Outcome(enum.Enum):
+    ENDED = "ended"
+    WAITING = "waiting"
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    holder: str | None = None
+
+
+@dataclass
+class Engine:
+    """What every run needs: the API, the handlers, the definitions, Events."""
+
+    kube: KubeClient
+    webhooks: WebhookClient
+    catalog: Catalog
+    events: EventRecorder
+
+
+class LostObjectError(Exception):
+    """The object is no longer held by this run."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ProcessRun:
+    """One ProcessInstance being driven. `drive` returns when it ended or must wait."""
+
+    def __init__(self, engine: Engine, pi: dict[str, Any]) -> None:
+        self.engine = engine
+        self.pi = pi
+        meta = pi["metadata"]
+        self.name: str = meta["name"]
+        self.namespace: str = meta["namespace"]
+        self.uid: str = meta["uid"]
+        spec = pi["spec"]
+        self.process_name: str = spec["process"]
+        self.resource_name: str = spec["resource"]["name"]
+        self.resource_uid: str | None = spec["resource"].get("uid")
+        self.trigger: str = spec.get("trigger", "manual")
+        self.input: dict[str, Any] = spec.get("data") or {}
+        self.record = ProcessInstanceStatus.model_validate(pi.get("status") or {})
+        self._written = self.record.to_wire()
+        self.kind: Kind | None = None
+        self.obj_namespace: str | None = None
+        self.obj: dict[str, Any] = {}
+
+    # -- the flow -------------------------------------------------------------------------
+
+    async def drive(self) -> Result:
+        if self.record.phase in FINAL_PHASES:
+            return Result(Outcome.ENDED)
+        while True:
+            result = await self._step()
+            if result is not None:
+                return result
+
+    async def _step(self) -> Result | None:
+        """One pass; None means a compare-and-set lost a race: read again and retry."""
+        definition = await self._process_definition()
+        if definition is None:
+            return await self._end(
+                "Failed", "Invalid", f"no ProcessDefinition named {self.process_name}"
+            )
+        spec = definition.spec
+        resource = self.engine.catalog.resources.get(spec.resource_type)
+        problems = self.engine.catalog.process_problems(self.process_name)
+        if resource is None or problems:
+            return await self._end(
+                "Failed", "Invalid", f"{self.process_name} cannot run: {'; '.join(problems)}"
+            )
+        self.kind = kind_of(resource)
+        self.obj_namespace = self.namespace if self.kind.namespaced else None
+        obj = await self.engine.kube.get_or_none(self.kind, self.resource_name, self.obj_namespace)
+        if obj is None or (self.resource_uid and obj["metadata"]["uid"] != self.resource_uid):
+            return await self._end(
+                "Canceled",
+                "ResourceGone",
+                f"{resource.spec.names.kind} {self.resource_name} does not exist",
+            )
+        self.obj = obj
+        status = obj.get("status") or {}
+        holder: str | None = status.get("activeRun") or None
+        alive = holder is not None and holder != self.name and await self._run_alive(holder)
+        decision = decide(
+            status=status,
+            run=self.name,
+            process=self.process_name,
+            spec=spec,
+            initial_state=resource.spec.initial_state,
+            holder_alive=alive,
+        )
+        if decision.verdict is Verdict.WAIT:
+            await self._record(phase="Pending", message=decision.reason)
+            return Result(Outcome.WAITING, holder)
+        if decision.verdict is Verdict.CANCEL:
+            if holder == self.name:
+                # Handed over to us (chain or onError) but we cannot start: let go, visibly.
+                await self._write_held(
+                    [
+                        *_set("transitioning", "error"),
+                        *_set("transitioningMessage", decision.reason),
+                        *_set("process", None),
+                        *_set("activeRun", None),
+                    ]
+                )
+            self.engine.events.post(
+                obj, "ProcessCanceled", f"{self.process_name}: {decision.reason}", type="Warning"
+            )
+            return await self._end("Canceled", "Canceled", decision.reason)
+        field = spec.state_field
+        if decision.verdict is Verdict.ADMIT:
+            from_state = decision.state or ""
+            try:
+                self.obj = await self.engine.kube.patch(
+                    self.kind,
+                    self.resource_name,
+                    {
+                        "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                        "status": {
+                            field: spec.transitioning,
+                            "transitioning": "yes",
+                            "transitioningMessage": None,
+                            "process": self.process_name,
+                            "activeRun": self.name,
+                            "previousState": from_state,
+                        },
+                    },
+                    namespace=self.obj_namespace,
+                    subresource="status",
+                )
+            except ApiError as error:
+                if error.conflict:
+                    return None
+                raise
+            self._transition(field, from_state, spec.transitioning)
+            self.engine.events.post(
+                self.obj,
+                "Transitioning",
+                f"{self.process_name}: {from_state} -> {spec.transitioning} ({self.name})",
+            )
+        else:
+            from_state = status.get("previousState") or ""
+            if not any(t.to == spec.transitioning for t in self.record.transitions):
+                # The operator stopped between the transition and its first record.
+                self._transition(field, from_state, spec.transitioning)
+        if self.record.start_time is None:
+            self.record.start_time = now()
+        self.record.phase = "Running"
+        try:
+            return await self._run_handlers(definition, from_state)
+        except LostObjectError as error:
+            return await self._end("Canceled", "Canceled", str(error))
+
+    async def _run_handlers(self, definition: ProcessDefinition, from_state: str) -> Result:
+        spec = definition.spec
+        await self._wait_for_retry_time()
+        data = merge({}, self.input)
+        status_writes: dict[str, Any] = {}
+        for step in self.engine.catalog.plan(self.process_name):
+            try:
+                reply = await self._call_until_done(step, definition, from_state, data)
+            except _ExhaustedError as failure:
+                self.record.data = data
+                return await self._fail(definition, str(failure))
+            if reply is None:  # failed for good with failurePolicy Ignore
+                continue
+            data = merge(data, reply.data or {})
+            status_writes = merge(status_writes, reply.status or {})
+            if reply.chain:
+                return await self._chain(reply.chain, data, status_writes)
+        self.record.data = data
+        return await self._done(spec.state_field, spec.done, status_writes)
+
+    async def _call_until_done(
+        self, step: Step, definition: ProcessDefinition, from_state: str, data: dict[str, Any]
+    ) -> ProcessReply | None:
+        """Calls one handler until it succeeds; retries and backoff as in Cattle."""
+        key = idempotency_key(self.uid, step.index, step.handler)
+        attempt = 1 + sum(1 for c in self.record.handler_calls if c.idempotency_key == key)
+        while True:
+            event = ProcessEvent(
+                process=self.process_name,
+                phase=step.phase,
+                handler=step.handler,
+                attempt=attempt,
+                idempotency_key=key,
+                run=RunInfo(
+                    name=self.name, namespace=self.namespace, uid=self.uid, trigger=self.trigger
+                ),
+                from_state=from_state,
+                transitioning=definition.spec.transitioning,
+                done=definition.spec.done,
+                resource=self.obj,
+                data=data,
+            )
+            call = HandlerCall(
+                handler=step.handler,
+                phase=step.phase,
+                attempt=attempt,
+                idempotency_key=key,
+                start=now(),
+            )
+            timeout = False
+            reply: ProcessReply | None = None
+            try:
+                reply = await self.engine.webhooks.call(step.handler, step.spec, event)
+                error = reply.error
+            except HandlerCallError as failure:
+                error, timeout = str(failure), failure.timeout
+            call.stop = now()
+            if reply is not None:
+                for request in reply.events:
+                    self.engine.events.post(
+                        self.obj,
+                        request.reason,
+                        f"{step.handler}: {request.message}",
+                        type=request.type,
+                    )
+            if error is None and reply is not None and reply.chain:
+                error = self._chain_problem(reply.chain, definition)
+            if error is None and reply is not None:
+                if reply.retry_after_seconds is not None and not reply.chain:
+                    call.outcome, call.message = "RetryAfter", reply.message or ""
+                    self._add_call(call)
+                    if attempt > step.spec.retry_limit:
+                        error = (
+                            f"handler {step.handler} asked to retry more than its "
+                            f"retryLimit of {step.spec.retry_limit} times"
+                        )
+                    else:
+                        await self._retry_later(
+                            float(reply.retry_after_seconds),
+                            f"handler {step.handler} asked to be called again in "
+                            f"{reply.retry_after_seconds}s",
+                            error=False,
+                        )
+                        attempt += 1
+                        continue
+                else:
+                    call.outcome = "Chained" if reply.chain else "Succeeded"
+                    call.message = reply.message or ""
+                    self._add_call(call)
+                    return reply
+            if call.outcome is None:
+                call.outcome, call.message = ("Timeout" if timeout else "Error"), error or ""
+                self._add_call(call)
+            message = error or "handler failed"
+            if attempt > step.spec.retry_limit:
+                if step.spec.failure_policy == "Ignore":
+                    self._add_call(
+                        HandlerCall(
+                            handler=step.handler,
+                            phase=step.phase,
+                            attempt=attempt,
+                            idempotency_key=key,
+                            start=call.stop,
+                            stop=call.stop,
+                            outcome="Ignored",
+                            message=f"failed {attempt} times; ignored (failurePolicy Ignore)",
+                        )
+                    )
+                    self.engine.events.post(
+                        self.obj,
+                        "HandlerIgnored",
+                        f"{message} (failurePolicy Ignore)",
+                        type="Warning",
+                    )
+                    return None
+                raise _ExhaustedError(message, attempt)
+            await self._retry_later(retry_delay(attempt), message, error=True)
+            attempt += 1
+
+    # -- endings ----------------------------------------------------------------------------
+
+    async def _done(self, field: str, done: str, status_writes: dict[str, Any]) -> Result:
+        transitioning = self.obj.get("status", {}).get(field, "")
+        end = now()
+        summary = RunSummary(
+            name=self.name,
+            process=self.process_name,
+            phase="Succeeded",
+            exit_reason="Done",
+            end_time=end,
+        )
+        await self._write_held(
+            [
+                *self._status_ops(status_writes),
+                *_set(field, done),
+                *_set("transitioning", "no"),
+                *_set("transitioningMessage", None),
+                *_set("process", None),
+                *_set("activeRun", None),
+                *_set("previousState", None),
+                *_set("lastRun", summary.to_wire()),
+            ]
+        )
+        self._transition(field, transitioning, done)
+        self.engine.events.post(
+            self.obj, "Done", f"{self.process_name}: {transitioning} -> {done} ({self.name})"
+        )
+        if self.trigger == "delete":
+            await self._release_finalizer()
+        return await self._end("Succeeded", "Done", "", end=end)
+
+    async def _chain(
+        self, target: str, data: dict[str, Any], status_writes: dict[str, Any]
+    ) -> Result:
+        child = await self._create_child(target, "chain", data)
+        await self._write_held(
+            [
+                *self._status_ops(status_writes),
+                *_set("transitioning", "yes"),
+                *_set("process", target),
+                *_set("activeRun", child),
+            ]
+        )
+        self.engine.events.post(self.obj, "Chained", f"{self.process_name} -> {target} ({child})")
+        self.record.data = data
+        self.record.chained_to = child
+        return await self._end("Succeeded", "Chained", f"chained {target} ({child})")
+
+    async def _fail(self, definition: ProcessDefinition, message: str) -> Result:
+        on_error = definition.spec.on_error
+        if on_error and on_error in self.engine.catalog.processes:
+            child = await self._create_child(on_error, "onError", merge({}, self.input))
+            await self._write_held(
+                [
+                    *_set("transitioning", "error"),
+                    *_set("transitioningMessage", message),
+                    *_set("process", on_error),
+                    *_set("activeRun", child),
+                ]
+            )
+            self.engine.events.post(
+                self.obj,
+                "ProcessFailed",
+                f"{self.process_name} failed, {on_error} takes over: {message}",
+                type="Warning",
+            )
+            self.record.chained_to = child
+            return await self._end("Failed", "OnError", message)
+        end = now()
+        summary = RunSummary(
+            name=self.name,
+            process=self.process_name,
+            phase="Failed",
+            exit_reason="RetriesExhausted",
+            end_time=end,
+        )
+        await self._write_held(
+            [
+                *_set("transitioning", "error"),
+                *_set("transitioningMessage", message),
+                *_set("process", None),
+                *_set("activeRun", None),
+                *_set("lastRun", summary.to_wire()),
+            ]
+        )
+        self.engine.events.post(
+            self.obj, "ProcessFailed", f"{self.process_name}: {message}", type="Warning"
+        )
+        return await self._end("Failed", "RetriesExhausted", message, end=end)
+
+    async def _end(
+        self, phase: RunPhase, reason: ExitReason, message: str, *, end: datetime | None = None
+    ) -> Result:
+        self.record.exit_reason = reason
+        self.record.end_time = end or now()
+        self.record.next_attempt_time = None
+        await self._record(phase=phase, message=message, force=True)
+        await self._adopt()
+        return Result(Outcome.ENDED)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _process_definition(self) -> ProcessDefinition | None:
+        deadline = asyncio.get_running_loop().time() + DEFINITION_GRACE_SECONDS
+        while True:
+            definition = self.engine.catalog.processes.get(self.process_name)
+            if definition is not None or asyncio.get_running_loop().time() > deadline:
+                return definition
+            await asyncio.sleep(0.2)
+
+    async def _run_alive(self, name: str) -> bool:
+        other = await self.engine.kube.get_or_none(PROCESS_INSTANCES, name, self.namespace)
+        return other is not None and (other.get("status") or {}).get("phase") not in FINAL_PHASES
+
+    def _chain_problem(self, target: str, definition: ProcessDefinition) -> str | None:
+        chained = self.engine.catalog.processes.get(target)
+        if chained is None:
+            return f"the reply chains {target}, which has no ProcessDefinition"
+        if chained.spec.resource_type != definition.spec.resource_type:
+            return f"the reply chains {target}, a process of another resource type"
+        return None
+
+    async def _create_child(self, process: str, trigger: str, data: dict[str, Any]) -> str:
+        name = run_name(self.resource_name, process, self.uid)
+        body = run_manifest(
+            name=name,
+            namespace=self.namespace,
+            process=process,
+            obj=self.obj,
+            trigger=trigger,
+            data=data,
+            parent=self.name,
+        )
+        try:
+            await self.engine.kube.create(PROCESS_INSTANCES, body, self.namespace)
+        except ApiError as error:
+            if not error.already_exists:
+                raise
+        return name
+
+    async def _wait_for_retry_time(self) -> None:
+        """After a restart, a run that was waiting out a backoff waits out the rest."""
+        if self.record.phase == "Retrying" and self.record.next_attempt_time:
+            remaining = (self.record.next_attempt_time - now()).total_seconds()
+            if remaining > 0:
+                await asyncio.sleep(remaining)
+
+    async def _retry_later(self, delay: float, message: str, *, error: bool) -> None:
+        self.record.attempts += 1
+        self.record.next_attempt_time = now() + timedelta(seconds=delay)
+        if error:
+            status = self.obj.get("status") or {}
+            if (
+                status.get("transitioningMessage") != message
+                or status.get("transitioning") != "error"
+            ):
+                await self._write_held(
+                    [*_set("transitioning", "error"), *_set("transitioningMessage", message)]
+                )
+            self.engine.events.post(
+                self.obj, "HandlerFailed", f"{message}; retrying in {delay:.1f}s", type="Warning"
+            )
+        await self._record(phase="Retrying", message=message)
+        await asyncio.sleep(delay)
+        self.record.next_attempt_time = None
+
+    def _transition(self, field: str, before: str, after: str) -> None:
+        self.record.transitions.append(
+            Transition.model_validate({"field": field, "from": before, "to": after, "time": now()})
+        )
+
+    def _add_call(self, call: HandlerCall) -> None:
+        self.record.handler_calls.append(call)
+        del self.record.handler_calls[:-HISTORY_MAX]
+
+    def _status_ops(self, writes: Mapping[str, Any]) -> list[dict[str, Any]]:
+        current = self.obj.get("status") or {}
+        ops = []
+        for key, value in writes.items():
+            if isinstance(value, Mapping) and isinstance(current.get(key), Mapping):
+                value = merge(current[key], value)
+            ops.extend(_set(key, value))
+        return ops
+
+    async def _write_held(self, ops: list[dict[str, Any]]) -> None:
+        """A status write that only lands while this run holds the object."""
+        assert self.kind is not None
+        patch = [{"op": "test", "path": "/status/activeRun", "value": self.name}, *ops]
+        try:
+            self.obj = await self.engine.kube.patch(
+                self.kind,
+                self.resource_name,
+                patch,
+                namespace=self.obj_namespace,
+                subresource="status",
+                patch_type="json",
+            )
+        except ApiError as error:
+            if error.status == 422 and "test" in error.message.lower():
+                current = await self.engine.kube.get_or_none(
+                    self.kind, self.resource_name, self.obj_namespace
+                )
+                holder = ((current or {}).get("status") or {}).get("activeRun")
+                raise LostObjectError(
+                    f"the object is no longer held by this run (activeRun is {holder or 'empty'})"
+                ) from None
+            raise
+
+    async def _release_finalizer(self) -> None:
+        assert self.kind is not None
+        for _ in range(10):
+            current = await self.engine.kube.get_or_none(
+                self.kind, self.resource_name, self.obj_namespace
+            )
+            if current is None:
+                return
+            finalizers = current["metadata"].get("finalizers") or []
+            if FINALIZER not in finalizers:
+                return
+            try:
+                await self.engine.kube.patch(
+                    self.kind,
+                    self.resource_name,
+                    {
+                        "metadata": {
+                            "resourceVersion": current["metadata"]["resourceVersion"],
+                            "finalizers": [f for f in finalizers if f != FINALIZER],
+                        }
+                    },
+                    namespace=self.obj_namespace,
+                )
+                return
+            except ApiError as error:
+                if not error.conflict:
+                    raise
+
+    async def _record(self, *, phase: RunPhase, message: str, force: bool = False) -> None:
+        """Writes the run's status if it changed (or always, with `force`)."""
+        self.record.phase = phase
+        self.record.message = message
+        wire = self.record.to_wire()
+        if wire == self._written and not force:
+            return
+        try:
+            await self.engine.kube.patch(
+                PROCESS_INSTANCES,
+                self.name,
+                {"status": wire},
+                namespace=self.namespace,
+                subresource="status",
+            )
+        except ApiError as error:
+            if error.not_found:  # the run was deleted: nothing left to record
+                return
+            raise
+        self._written = wire
+
+    async def _adopt(self) -> None:
+        """A run a user created gets the labels and owner the operator's own runs have."""
+        meta = self.pi["metadata"]
+        labels = meta.get("labels") or {}
+        if not self.obj or (labels.get(RESOURCE_LABEL) and meta.get("ownerReferences")):
+            return
+        type_name = self.process_name.partition(".")[0]
+        try:
+            await self.engine.kube.patch(
+                PROCESS_INSTANCES,
+                self.name,
+                {
+                    "metadata": {
+                        "labels": {TYPE_LABEL: type_name, RESOURCE_LABEL: self.resource_name},
+                        "ownerReferences": [owner_reference(self.obj)],
+                    }
+                },
+                namespace=self.namespace,
+            )
+        except ApiError as error:
+            if not error.not_found:
+                raise
+
+
+class _ExhaustedError(Exception):
+    def __init__(self, message: str, attempts: int) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+def _set(key: str, value: Any) -> list[dict[str, Any]]:
+    # JSON patch `add` replaces an existing member; null is pruned by the API server for
+    # fields that are not nullable, which clears them.
+    return [{"op": "add", "path": f"/status/{_escape(key)}", "value": value}]
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def owner_reference(obj: Mapping[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": False,
+        "blockOwnerDeletion": False,
+    }
+
+
+def run_manifest(
+    *,
+    name: str,
+    namespace: str,
+    process: str,
+    obj: Mapping[str, Any],
+    trigger: str,
+    data: Mapping[str, Any] | None = None,
+    parent: str | None = None,
+) -> dict[str, Any]:
+    """A ProcessInstance the operator creates: labelled and owned by its object."""
+    meta = obj["metadata"]
+    spec: dict[str, Any] = {
+        "process": process,
+        "resource": {"name": meta["name"], "uid": meta["uid"]},
+        "trigger": trigger,
+    }
+    if data:
+        spec["data"] = dict(data)
+    if parent:
+        spec["parent"] = parent
+    return {
+        "apiVersion": "kattle.dev/v1alpha1",
+        "kind": "ProcessInstance",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {TYPE_LABEL: process.partition(".")[0], RESOURCE_LABEL: meta["name"]},
+            "ownerReferences": [owner_reference(obj)],
+        },
+        "spec": spec,
+    }
+
+
+def state_of(obj: Mapping[str, Any], resource: ResourceDefinition) -> str | None:
+    return current_state(obj.get("status") or {}, "state", resource.spec.initial_state)

@@ -1,0 +1,142 @@
+"""Drives runs: one worker per object, one run at a time per object, oldest first.
+
+Watch events tell the scheduler which runs exist (`submit`) and which objects changed
+(`wake`). Each object with unfinished runs gets a worker task that drives them in order of
+creation, preferring the run that holds the object (a chained run created after others were
+queued must go first, or they would wait on it forever). The in-memory order is only a
+courtesy: the compare-and-set on the object is what makes one run at a time true, also
+across operators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kattle.api.processinstance import FINAL_PHASES
+from kattle.kube.client import ApiError
+from kattle.kube.kinds import PROCESS_INSTANCES
+from kattle.runner.run import Engine, Outcome, ProcessRun
+
+logger = logging.getLogger(__name__)
+
+ObjectKey = tuple[str, str, str]  # (namespace of the runs, resource type, object name)
+# A waiting run looks again this often even without a wake-up: a holder may end in another
+# operator, or in a way no event reports.
+RECHECK_SECONDS = 5.0
+ERROR_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+def object_key_of_run(pi: Mapping[str, Any]) -> ObjectKey:
+    spec = pi["spec"]
+    return (
+        pi["metadata"]["namespace"],
+        spec["process"].partition(".")[0],
+        spec["resource"]["name"],
+    )
+
+
+@dataclass
+class _Queue:
+    runs: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (created, uid)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    worker: asyncio.Task[None] | None = None
+
+
+class Scheduler:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_active: int = 200,
+        on_run_ended: Callable[[ObjectKey], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self._queues: dict[ObjectKey, _Queue] = {}
+        self._active = asyncio.Semaphore(max_active)
+        self._on_run_ended = on_run_ended
+
+    def submit(self, pi: Mapping[str, Any]) -> None:
+        """A run exists or changed; unfinished runs are queued for their object."""
+        key = object_key_of_run(pi)
+        name = pi["metadata"]["name"]
+        if (pi.get("status") or {}).get("phase") in FINAL_PHASES:
+            self.forget(pi)
+            return
+        queue = self._queues.setdefault(key, _Queue())
+        queue.runs.setdefault(
+            name, (pi["metadata"].get("creationTimestamp", ""), pi["metadata"]["uid"])
+        )
+        queue.wake.set()
+        if queue.worker is None or queue.worker.done():
+            queue.worker = asyncio.create_task(self._work(key), name=f"runs:{'/'.join(key)}")
+
+    def forget(self, pi: Mapping[str, Any]) -> None:
+        """A run ended or was deleted: it needs no worker."""
+        queue = self._queues.get(object_key_of_run(pi))
+        if queue is not None:
+            queue.runs.pop(pi["metadata"]["name"], None)
+            queue.wake.set()
+
+    def wake(self, key: ObjectKey) -> None:
+        """The object changed: waiting runs look again."""
+        queue = self._queues.get(key)
+        if queue is not None:
+            queue.wake.set()
+
+    @property
+    def queued(self) -> int:
+        return sum(len(q.runs) for q in self._queues.values())
+
+    async def stop(self) -> None:
+        workers = [q.worker for q in self._queues.values() if q.worker is not None]
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _work(self, key: ObjectKey) -> None:
+        queue = self._queues[key]
+        preferred: str | None = None
+        errors = 0
+        try:
+            while queue.runs:
+                order = sorted(queue.runs, key=lambda n: (queue.runs[n][0], n))
+                name = preferred if preferred in queue.runs else order[0]
+                queue.wake.clear()
+                try:
+                    async with self._active:
+                        result = await self._drive(key[0], name)
+                    errors = 0
+                except (ApiError, OSError, TimeoutError) as error:
+                    # The API server is away or refused something unexpected: keep the run
+                    # and try again; nothing is lost, the next try reads the state afresh.
+                    delay = ERROR_BACKOFF_SECONDS[min(errors, len(ERROR_BACKOFF_SECONDS) - 1)]
+                    errors += 1
+                    logger.warning(
+                        "run %s/%s: %s; trying again in %.1fs", key[0], name, error, delay
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                if result is None or result.outcome is Outcome.ENDED:
+                    queue.runs.pop(name, None)
+                    preferred = None
+                    if self._on_run_ended is not None:
+                        self._on_run_ended(key)
+                    continue
+                preferred = result.holder if result.holder in queue.runs else None
+                if preferred is None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(queue.wake.wait(), RECHECK_SECONDS)
+        finally:
+            if not queue.runs and self._queues.get(key) is queue:
+                del self._queues[key]
+
+    async def _drive(self, namespace: str, name: str) -> Any:
+        pi = await self.engine.kube.get_or_none(PROCESS_INSTANCES, name, namespace)
+        if pi is None:
+            return None
+        return await ProcessRun(self.engine, pi).drive()

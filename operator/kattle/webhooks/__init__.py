@@ -1,0 +1,1 @@
+"""Calling handler webhooks: the HTTP client, URLs, and what can go wrong."""

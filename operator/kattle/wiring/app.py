@@ -1,0 +1,145 @@
+"""The Kopf wiring: which watches the operator keeps, and who each event goes to.
+
+Only raw watch handlers (`on.event`) are used: Kopf keeps the watches, reconnects, scans
+for new kinds and (with peering) elects the active replica, while Kattle keeps its own state
+on the objects themselves. So Kopf writes no progress annotations, diff-bases or finalizers
+of its own: every write the operator makes is one the run needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from kattle.api.common import GROUP, VERSION
+from kattle.api.generated import GENERATED_CATEGORY
+from kattle.controllers import definitions
+from kattle.controllers.objects import ObjectController
+from kattle.kube.client import Credentials, KubeClient
+from kattle.kube.events import EventRecorder
+from kattle.machine.catalog import Catalog
+from kattle.runner.run import Engine
+from kattle.runner.scheduler import Scheduler, object_key_of_run
+from kattle.webhooks.client import WebhookClient
+
+logger = logging.getLogger("kattle")
+
+
+@dataclass
+class OperatorOptions:
+    """What `kattle operator` was told on its command line."""
+
+    runs_namespace: str = "default"
+    max_active_runs: int = 200
+    service_overrides: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Runtime:
+    """Everything the handlers share, made at startup and closed at cleanup."""
+
+    engine: Engine
+    scheduler: Scheduler
+    objects: ObjectController
+
+
+def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    state: dict[str, Runtime] = {}
+
+    def runtime() -> Runtime:
+        return state["runtime"]
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
+        return info or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
+        settings.posting.level = logging.WARNING
+        settings.watching.server_timeout = 300
+        info = login(settings=settings, **kwargs)
+        if info is None:
+            raise kopf.PermanentError("no kubeconfig and no in-cluster service account found")
+        kube = KubeClient(Credentials.from_connection_info(info))
+        engine = Engine(
+            kube=kube,
+            webhooks=WebhookClient(service_overrides=options.service_overrides),
+            catalog=Catalog(),
+            events=EventRecorder(kube, default_namespace=options.runs_namespace),
+        )
+        await definitions.load_all(engine)
+        objects = ObjectController(engine, runs_namespace=options.runs_namespace)
+        scheduler = Scheduler(engine, max_active=options.max_active_runs)
+        state["runtime"] = Runtime(engine, scheduler, objects)
+        logger.info(
+            "kattle operator started: %d resource types, %d processes, %d handlers",
+            len(engine.catalog.resources),
+            len(engine.catalog.processes),
+            len(engine.catalog.handlers),
+        )
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        current = state.get("runtime")
+        if current is None:
+            return
+        await current.scheduler.stop()
+        await current.engine.events.flush()
+        await current.engine.webhooks.close()
+        await current.engine.kube.close()
+
+    def definition_handler(kind_name: str, plural: str) -> None:
+        @kopf.on.event(GROUP, VERSION, plural, registry=registry, id=f"{plural}-event")
+        async def on_definition(body: Mapping[str, Any], type: str | None, **_: Any) -> None:
+            await definitions.on_definition_event(runtime().engine, kind_name, body, type)
+
+    definition_handler("ResourceDefinition", "resourcedefinitions")
+    definition_handler("ProcessDefinition", "processdefinitions")
+    definition_handler("ProcessHandler", "processhandlers")
+
+    @kopf.on.event(GROUP, VERSION, "processinstances", registry=registry, id="runs")
+    async def on_run(body: Mapping[str, Any], type: str | None, **_: Any) -> None:
+        scheduler = runtime().scheduler
+        if type == "DELETED":
+            scheduler.forget(body)
+            scheduler.wake(object_key_of_run(body))
+        else:
+            scheduler.submit(body)
+
+    @kopf.on.event(category=GENERATED_CATEGORY, registry=registry, id="objects")
+    async def on_object(body: Mapping[str, Any], type: str | None, **_: Any) -> None:
+        current = runtime()
+        definition = current.objects.definition_of(body)
+        if definition is None:
+            return
+        current.scheduler.wake(current.objects.key_of(body, definition))
+        await current.objects.on_event(body, type)
+
+    return registry
+
+
+async def run_operator(
+    options: OperatorOptions,
+    *,
+    namespaces: list[str],
+    peering: str | None,
+    liveness: str | None,
+    stop_flag: asyncio.Event | None = None,
+) -> None:
+    registry = build_registry(options)
+    await kopf.operator(
+        registry=registry,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        standalone=peering is None,
+        peering_name=peering,
+        liveness_endpoint=liveness,
+        stop_flag=stop_flag,
+    )
