@@ -70,3 +70,52 @@ def kattle_crds(kubectl: Kubectl) -> None:
         "-l",
         "app.kubernetes.io/part-of=kattle",
     )
+
+
+OPERATOR_NAMESPACE = "kattle-test"
+
+
+@pytest.fixture(scope="session")
+def api_client(kubeconfig: Path) -> Any:
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=str(kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def operator(
+    kubeconfig: Path, kattle_crds: None, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """One operator process for the session, serving the namespace tests put objects in."""
+    from tests.support.operator import OperatorProcess
+
+    kubectl.run("create", "namespace", OPERATOR_NAMESPACE)
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    process = OperatorProcess(kubeconfig, log, f"--namespace={OPERATOR_NAMESPACE}")
+    try:
+        yield process.start()
+    finally:
+        process.stop()
+        print(f"\noperator log: {log}")
+
+
+@pytest.fixture(scope="session")
+def handler_server() -> Iterator[Any]:
+    from tests.support.handlers import HandlerServer
+
+    server = HandlerServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def world(api_client: Any, operator: Any) -> Iterator[Any]:
+    from tests.support.world import World
+
+    created = World(api_client, OPERATOR_NAMESPACE)
+    try:
+        yield created
+    finally:
+        created.cleanup()

@@ -26,6 +26,7 @@ from kattle.runner.run import Engine
 logger = logging.getLogger(__name__)
 
 ESTABLISH_TIMEOUT_SECONDS = 30.0
+DISCOVERED_ANNOTATION = "kattle.dev/discovered"
 MODELS: dict[str, type[ResourceDefinition | ProcessDefinition | ProcessHandler]] = {
     "ResourceDefinition": ResourceDefinition,
     "ProcessDefinition": ProcessDefinition,
@@ -55,8 +56,18 @@ async def on_definition_event(
     else:
         engine.catalog.put(MODELS[kind_name].model_validate(body))
     if kind_name == "ResourceDefinition" and event_type != "DELETED":
-        await reconcile_resource_definition(engine, name)
+        definition = engine.catalog.resources[name]
+        if event_type is None or not _settled(definition):
+            await reconcile_resource_definition(engine, name)
     await refresh_statuses(engine)
+
+
+def _settled(definition: ResourceDefinition) -> bool:
+    """Ready for its current generation: an event about it is our own status write."""
+    status = definition.status
+    if status is None or status.observed_generation != definition.metadata.generation:
+        return False
+    return any(c.type == "Ready" and c.status == "True" for c in status.conditions)
 
 
 async def reconcile_resource_definition(engine: Engine, name: str) -> None:
@@ -92,6 +103,8 @@ async def reconcile_resource_definition(engine: Engine, name: str) -> None:
         )
         return
     established = await _wait_established(engine, crd_name)
+    if established:
+        established = await _announce_when_discoverable(engine, definition, crd_name)
     await _write_status(
         engine,
         "ResourceDefinition",
@@ -191,11 +204,42 @@ async def _write_status(
         engine.events.post(updated, "Invalid", message, type="Warning", action="Validate")
 
 
+async def _announce_when_discoverable(
+    engine: Engine, definition: ResourceDefinition, crd_name: str
+) -> bool:
+    """Waits until API discovery lists the kind, then touches the CRD.
+
+    Kopf rescans a group's resources when one of its CRDs changes, but discovery lags a
+    little behind the Established condition: if the CRD's last event comes first, Kopf never
+    sees the new kind. A change made once discovery lists it gives Kopf one more event.
+    """
+    spec = definition.spec
+    deadline = asyncio.get_running_loop().time() + ESTABLISH_TIMEOUT_SECONDS
+    while True:
+        try:
+            found = await engine.kube.request("GET", f"/apis/{spec.group}/{spec.version}")
+            if any(r.get("name") == spec.names.plural for r in found.get("resources", [])):
+                break
+        except ApiError as error:
+            if not error.not_found:
+                raise
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.2)
+    crd = await engine.kube.get(CRDS, crd_name)
+    marker = f"{crd['metadata']['uid']}/{crd['metadata'].get('generation')}"
+    if (crd["metadata"].get("annotations") or {}).get(DISCOVERED_ANNOTATION) != marker:
+        await engine.kube.patch(
+            CRDS, crd_name, {"metadata": {"annotations": {DISCOVERED_ANNOTATION: marker}}}
+        )
+    return True
+
+
 async def _wait_established(engine: Engine, crd_name: str) -> bool:
     deadline = asyncio.get_running_loop().time() + ESTABLISH_TIMEOUT_SECONDS
     while asyncio.get_running_loop().time() < deadline:
         crd = await engine.kube.get_or_none(CRDS, crd_name)
-        for condition in ((crd or {}).get("status") or {}).get("conditions", []):
+        for condition in ((crd or {}).get("status") or {}).get("conditions") or []:
             if condition.get("type") == "Established" and condition.get("status") == "True":
                 return True
         await asyncio.sleep(0.2)

@@ -7,6 +7,7 @@ makes are plain to see and count. It logs in with the same credentials Kopf uses
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -25,6 +26,7 @@ _CONTENT_TYPES: dict[PatchType, str] = {
     "json": "application/json-patch+json",
 }
 FIELD_MANAGER = "kattle"
+THROTTLE_RETRIES = 10
 
 
 class ApiError(Exception):
@@ -159,19 +161,21 @@ class KubeClient:
     ) -> Any:
         data = None if body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if data is not None else None
-        async with self._session.request(
-            method, path, data=data, params=params, headers=headers
-        ) as response:
-            text = await response.text()
-            if response.status >= 400:
-                try:
-                    status = json.loads(text)
-                    raise ApiError(
-                        response.status, status.get("reason", ""), status.get("message", text)
-                    )
-                except ValueError:
-                    raise ApiError(response.status, response.reason or "", text) from None
-            return json.loads(text) if text else None
+        for attempt in range(THROTTLE_RETRIES + 1):
+            async with self._session.request(
+                method, path, data=data, params=params, headers=headers
+            ) as response:
+                text = await response.text()
+                if response.status < 400:
+                    return json.loads(text) if text else None
+                error = _api_error(response.status, response.reason or "", text)
+                # The API server asks to come back later (a new CRD's storage starting,
+                # priority and fairness shedding load): do so, as client-go does.
+                if response.status != 429 or attempt == THROTTLE_RETRIES:
+                    raise error
+                delay = min(float(response.headers.get("Retry-After", "1") or 1), 5.0)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Any:
         return await self.request("GET", kind.path(namespace, name))
@@ -226,6 +230,14 @@ class KubeClient:
             if error.not_found:
                 return None
             raise
+
+
+def _api_error(status: int, reason: str, text: str) -> ApiError:
+    try:
+        body = json.loads(text)
+        return ApiError(status, body.get("reason", reason), body.get("message", text))
+    except (ValueError, AttributeError):
+        return ApiError(status, reason, text)
 
 
 # Kinds the operator uses that are not generated.

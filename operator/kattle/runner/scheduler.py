@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,8 @@ class _Queue:
     runs: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (created, uid)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     worker: asyncio.Task[None] | None = None
+    current: str | None = None  # the run being driven now
+    unmarked: set[str] = field(default_factory=set)  # queued runs with no status yet
 
 
 class Scheduler:
@@ -59,6 +61,7 @@ class Scheduler:
         self._queues: dict[ObjectKey, _Queue] = {}
         self._active = asyncio.Semaphore(max_active)
         self._on_run_ended = on_run_ended
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, pi: Mapping[str, Any]) -> None:
         """A run exists or changed; unfinished runs are queued for their object."""
@@ -68,6 +71,11 @@ class Scheduler:
             self.forget(pi)
             return
         queue = self._queues.setdefault(key, _Queue())
+        if name not in queue.runs and not (pi.get("status") or {}).get("phase"):
+            if queue.current and queue.current != name:
+                self._background(self._mark_pending(key[0], name, queue.current))
+            else:
+                queue.unmarked.add(name)
         queue.runs.setdefault(
             name, (pi["metadata"].get("creationTimestamp", ""), pi["metadata"]["uid"])
         )
@@ -107,6 +115,10 @@ class Scheduler:
                 order = sorted(queue.runs, key=lambda n: (queue.runs[n][0], n))
                 name = preferred if preferred in queue.runs else order[0]
                 queue.wake.clear()
+                queue.current = name
+                for other in sorted(queue.unmarked - {name}):
+                    self._background(self._mark_pending(key[0], other, name))
+                queue.unmarked.clear()
                 try:
                     async with self._active:
                         result = await self._drive(key[0], name)
@@ -132,8 +144,27 @@ class Scheduler:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(queue.wake.wait(), RECHECK_SECONDS)
         finally:
+            queue.current = None
             if not queue.runs and self._queues.get(key) is queue:
                 del self._queues[key]
+
+    def _background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _mark_pending(self, namespace: str, name: str, holder: str) -> None:
+        """A run queued behind another says so at once, rather than showing nothing."""
+        try:
+            await self.engine.kube.patch(
+                PROCESS_INSTANCES,
+                name,
+                {"status": {"phase": "Pending", "message": f"waiting for {holder} to end"}},
+                namespace=namespace,
+                subresource="status",
+            )
+        except (ApiError, OSError) as error:
+            logger.warning("could not mark %s pending: %s", name, error)
 
     async def _drive(self, namespace: str, name: str) -> Any:
         pi = await self.engine.kube.get_or_none(PROCESS_INSTANCES, name, namespace)

@@ -1,0 +1,296 @@
+"""The operator runs Cattle processes: triggers, handler order, data, chain, retries, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.handlers import HandlerServer, Reply
+from tests.support.world import World, wait_for
+
+
+def test_create_trigger_moves_a_new_object_to_done(world: World) -> None:
+    world.define_type()
+    world.process("create", ["requested"], "creating", "ready", trigger="create")
+    world.create("a")
+    status = world.wait_state("a", "ready")
+    assert status["transitioning"] == "no"
+    assert status["lastRun"]["process"] == f"{world.type}.create"
+    [run] = world.runs("a")
+    log = run["status"]
+    assert log["phase"] == "Succeeded"
+    assert log["exitReason"] == "Done"
+    assert run["spec"]["trigger"] == "create"
+    assert [(t["from"], t["to"]) for t in log["transitions"]] == [
+        ("requested", "creating"),
+        ("creating", "ready"),
+    ]
+
+
+def test_without_a_create_process_objects_start_in_the_initial_state(world: World) -> None:
+    world.define_type(initial="pending")
+    world.create("a")
+    assert world.wait_state("a", "pending")["transitioning"] == "no"
+
+
+def test_handlers_run_by_phase_then_priority_then_name(
+    world: World, handler_server: HandlerServer
+) -> None:
+    world.define_type()
+    world.process("create", ["requested"], "creating", "stopped", trigger="create")
+    go = world.process("go", ["stopped"], "going", "gone")
+    prefix = f"/{world.type}"
+    world.handler("post", [go], handler_server.url(f"{prefix}/post"), phase="post", priority=0)
+    world.handler("main", [go], handler_server.url(f"{prefix}/main"), priority=1)
+    world.handler("pre-b", [go], handler_server.url(f"{prefix}/pre-b"), phase="pre", priority=5)
+    world.handler("pre-a", [go], handler_server.url(f"{prefix}/pre-a"), phase="pre", priority=5)
+    world.handler("first", ["*.go"], handler_server.url(f"{prefix}/first"), phase="pre", priority=1)
+    world.wait_plan(go, 5)
+    world.create("a")
+    world.wait_state("a", "stopped")
+    run = world.run(go, "a")
+    log = world.wait_run(run)
+    assert log["phase"] == "Succeeded", log
+    order = [c.path.rsplit("/", 1)[1] for c in handler_server.calls() if c.path.startswith(prefix)]
+    assert order == ["first", "pre-a", "pre-b", "main", "post"]
+    assert [c["handler"] for c in log["handlerCalls"]] == [
+        f"{world.type}-{n}" for n in ("first", "pre-a", "pre-b", "main", "post")
+    ]
+    event = handler_server.calls(f"{prefix}/main")[0].event
+    assert event["process"] == go
+    assert event["phase"] == "handler"
+    assert event["fromState"] == "stopped"
+    assert event["transitioning"] == "going"
+    assert event["resource"]["status"]["state"] == "going"
+    assert world.status("a")["state"] == "gone"
+
+
+def test_process_data_flows_through_handlers_and_status_writes_land(
+    world: World, handler_server: HandlerServer
+) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    prefix = f"/{world.type}"
+    handler_server.script(f"{prefix}/one", Reply({"data": {"ip": "10.0.0.7", "n": 1}}))
+    handler_server.script(
+        f"{prefix}/two",
+        Reply({"data": {"n": 2}, "status": {"ip": "10.0.0.7"}, "message": "allocated"}),
+    )
+    world.handler("one", [go], handler_server.url(f"{prefix}/one"), priority=1)
+    world.handler("two", [go], handler_server.url(f"{prefix}/two"), priority=2)
+    world.wait_plan(go, 2)
+    world.create("a")
+    world.wait_state("a", "requested")
+    log = world.wait_run(world.run(go, "a", data={"owner": "me"}))
+    assert log["phase"] == "Succeeded"
+    second = handler_server.calls(f"{prefix}/two")[0].event
+    assert second["data"] == {"owner": "me", "ip": "10.0.0.7", "n": 1}
+    assert log["data"] == {"owner": "me", "ip": "10.0.0.7", "n": 2}
+    assert log["handlerCalls"][1]["message"] == "allocated"
+    assert world.status("a")["ip"] == "10.0.0.7"
+
+
+def test_a_process_with_no_handlers_moves_straight_through(world: World) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    world.create("a")
+    world.wait_state("a", "requested")
+    log = world.wait_run(world.run(go, "a"))
+    assert (log["phase"], log["exitReason"]) == ("Succeeded", "Done")
+    assert log.get("handlerCalls", []) == []
+
+
+def test_chain_skips_done_and_continues_with_the_chained_process(
+    world: World, handler_server: HandlerServer
+) -> None:
+    world.define_type()
+    create = world.process("create", ["requested"], "creating", "stopped", trigger="create")
+    world.process("start", ["stopped", "creating"], "starting", "running")
+    path = f"/{world.type}/chain"
+    handler_server.script(path, Reply({"chain": f"{world.type}.start", "data": {"k": "v"}}))
+    world.handler("chain", [create], handler_server.url(path))
+    world.wait_plan(create, 1)
+    world.create("a")
+    status = world.wait_state("a", "running")
+    first, second = world.runs("a")
+    assert (first["status"]["phase"], first["status"]["exitReason"]) == ("Succeeded", "Chained")
+    assert first["status"]["chainedTo"] == second["metadata"]["name"]
+    assert second["spec"]["trigger"] == "chain"
+    assert second["spec"]["parent"] == first["metadata"]["name"]
+    assert second["status"]["data"] == {"k": "v"}
+    assert [(t["from"], t["to"]) for t in second["status"]["transitions"]] == [
+        ("creating", "starting"),
+        ("starting", "running"),
+    ]
+    assert status["lastRun"]["name"] == second["metadata"]["name"]
+    # The done state of the first process was skipped.
+    assert all(t["to"] != "stopped" for t in first["status"]["transitions"])
+
+
+def test_retry_after_calls_again_with_the_same_idempotency_key(
+    world: World, handler_server: HandlerServer
+) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    path = f"/{world.type}/later"
+    handler_server.script(path, Reply({"retryAfterSeconds": 1, "message": "not yet"}), Reply({}))
+    world.handler("later", [go], handler_server.url(path))
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    log = world.wait_run(world.run(go, "a"))
+    assert log["phase"] == "Succeeded"
+    calls = handler_server.calls(path)
+    assert [c.event["attempt"] for c in calls] == [1, 2]
+    assert calls[0].event["idempotencyKey"] == calls[1].event["idempotencyKey"]
+    assert [c["outcome"] for c in log["handlerCalls"]] == ["RetryAfter", "Succeeded"]
+
+
+def test_an_error_is_retried_with_backoff_until_it_recovers(
+    world: World, handler_server: HandlerServer
+) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    path = f"/{world.type}/flaky"
+    handler_server.script(path, Reply({"boom": True}, status=500), Reply({}))
+    handler = world.handler("flaky", [go], handler_server.url(path))
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    run = world.run(go, "a")
+    errored = wait_for(
+        "the object to show the error",
+        lambda: (s := world.status("a")).get("transitioning") == "error" and s,
+    )
+    assert errored["state"] == "going"
+    assert handler in errored["transitioningMessage"]
+    assert "HTTP 500" in errored["transitioningMessage"]
+    log = world.wait_run(run)
+    assert log["phase"] == "Succeeded"
+    assert [c["outcome"] for c in log["handlerCalls"]] == ["Error", "Succeeded"]
+    calls = handler_server.calls(path)
+    gap = calls[1].event["attempt"] - calls[0].event["attempt"]
+    assert gap == 1
+    status = world.status("a")
+    assert (status["state"], status["transitioning"]) == ("gone", "no")
+    assert "transitioningMessage" not in status
+
+
+def test_exhausted_retries_leave_the_object_visibly_in_error(
+    world: World, handler_server: HandlerServer
+) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    path = f"/{world.type}/broken"
+    handler_server.script(path, Reply(b"not json at all"))
+    world.handler("broken", [go], handler_server.url(path), retryLimit=0)
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    log = world.wait_run(world.run(go, "a"))
+    assert (log["phase"], log["exitReason"]) == ("Failed", "RetriesExhausted")
+    assert "invalid reply" in log["message"]
+    status = world.status("a")
+    assert (status["state"], status["transitioning"]) == ("going", "error")
+    assert "invalid reply" in status["transitioningMessage"]
+    assert handler_server.url(path) in status["transitioningMessage"]
+    assert "activeRun" not in status
+
+
+def test_on_error_takes_over_when_retries_are_exhausted(
+    world: World, handler_server: HandlerServer
+) -> None:
+    world.define_type()
+    world.process("error", ["going"], "erroring", "error")
+    go = world.process("go", ["requested"], "going", "gone", onError=f"{world.type}.error")
+    path = f"/{world.type}/fails"
+    handler_server.script(path, Reply({"error": "disk full"}))
+    world.handler("fails", [go], handler_server.url(path), retryLimit=0)
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    log = world.wait_run(world.run(go, "a"))
+    assert (log["phase"], log["exitReason"]) == ("Failed", "OnError")
+    assert "disk full" in log["message"]
+    world.wait_state("a", "error")
+    handover = world.wait_run(log["chainedTo"])
+    assert handover["phase"] == "Succeeded"
+
+
+def test_failure_policy_ignore_goes_on(world: World, handler_server: HandlerServer) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    path = f"/{world.type}/optional"
+    handler_server.script(path, Reply({}, status=503))
+    world.handler("optional", [go], handler_server.url(path), retryLimit=0, failurePolicy="Ignore")
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    log = world.wait_run(world.run(go, "a"))
+    assert log["phase"] == "Succeeded"
+    assert [c["outcome"] for c in log["handlerCalls"]] == ["Error", "Ignored"]
+
+
+def test_a_run_whose_start_state_does_not_hold_is_canceled(world: World) -> None:
+    world.define_type()
+    go = world.process("go", ["stopped"], "going", "gone")
+    world.create("a")
+    world.wait_state("a", "requested")
+    log = world.wait_run(world.run(go, "a"))
+    assert (log["phase"], log["exitReason"]) == ("Canceled", "Canceled")
+    assert "starts from stopped" in log["message"]
+    assert world.status("a")["state"] == "requested"
+
+
+def test_a_run_on_a_missing_object_ends_resource_gone(world: World) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    log = world.wait_run(world.run(go, "nobody"))
+    assert (log["phase"], log["exitReason"]) == ("Canceled", "ResourceGone")
+
+
+def test_a_run_of_an_unknown_process_fails_invalid(world: World) -> None:
+    world.define_type()
+    world.create("a")
+    log = world.wait_run(world.run(f"{world.type}.nothing", "a"), timeout=30)
+    assert (log["phase"], log["exitReason"]) == ("Failed", "Invalid")
+    assert f"no ProcessDefinition named {world.type}.nothing" in log["message"]
+
+
+def test_two_runs_on_one_object_never_overlap(world: World, handler_server: HandlerServer) -> None:
+    world.define_type()
+    go = world.process("toggle", ["requested"], "toggling", "requested")
+    path = f"/{world.type}/slow"
+    handler_server.script(path, Reply({}, delay=1.0))
+    world.handler("slow", [go], handler_server.url(path))
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    first = world.run(go, "a")
+    second = world.run(go, "a")
+    pending = wait_for(
+        "the second run to wait",
+        lambda: (world.pi(second).get("status") or {}).get("phase") == "Pending",
+    )
+    assert pending
+    logs = [world.wait_run(first), world.wait_run(second)]
+    assert [log["phase"] for log in logs] == ["Succeeded", "Succeeded"]
+    spans = sorted((log["transitions"][0]["time"], log["transitions"][-1]["time"]) for log in logs)
+    assert spans[0][1] <= spans[1][0], f"runs overlapped: {spans}"
+
+
+@pytest.mark.parametrize("limit", [0])
+def test_handler_timeout_is_an_error_with_a_clear_message(
+    world: World, handler_server: HandlerServer, limit: int
+) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    path = f"/{world.type}/hangs"
+    handler_server.script(path, Reply({}, delay=3.0))
+    world.handler("hangs", [go], handler_server.url(path), retryLimit=limit, timeoutSeconds=1)
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    log = world.wait_run(world.run(go, "a"))
+    assert log["phase"] == "Failed"
+    assert "did not answer within 1s" in log["message"]
+    assert log["handlerCalls"][0]["outcome"] == "Timeout"

@@ -1,0 +1,222 @@
+"""A resource type of its own for each test, with helpers to define, run and wait.
+
+Every test gets a fresh type (e.g. `t3f2a9c` with kind `T3f2a9c`), so tests share one
+control plane and one operator without seeing each other's objects or handlers.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+GROUP = "kattle.dev"
+VERSION = "v1alpha1"
+TEST_GROUP = "test.kattle.dev"
+FINAL = {"Succeeded", "Failed", "Canceled"}
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Polls `probe` until it returns something truthy; fails with `what` and the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+class World:
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.custom = client.CustomObjectsApi(api)
+        self.namespace = namespace
+        suffix = uuid.uuid4().hex[:6]
+        self.type = f"t{suffix}"
+        self.kind = f"T{suffix}"
+        self.plural = f"t{suffix}s"
+        self.handlers: list[str] = []
+
+    # -- definitions ------------------------------------------------------------------------
+
+    def define_type(self, initial: str = "requested", **spec: Any) -> None:
+        self._apply_cluster(
+            "resourcedefinitions",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ResourceDefinition",
+                "metadata": {"name": self.type},
+                "spec": {
+                    "names": {"kind": self.kind, "plural": self.plural},
+                    "group": TEST_GROUP,
+                    "initialState": initial,
+                    **spec,
+                },
+            },
+        )
+        wait_for(f"ResourceDefinition {self.type} Ready", self._type_ready)
+
+    def _type_ready(self) -> bool:
+        rd = self.custom.get_cluster_custom_object(GROUP, VERSION, "resourcedefinitions", self.type)
+        conditions = (rd.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    def process(
+        self, verb: str, start: list[str], transitioning: str, done: str, **spec: Any
+    ) -> str:
+        name = f"{self.type}.{verb}"
+        self._apply_cluster(
+            "processdefinitions",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ProcessDefinition",
+                "metadata": {"name": name},
+                "spec": {
+                    "resourceType": self.type,
+                    "start": start,
+                    "transitioning": transitioning,
+                    "done": done,
+                    **spec,
+                },
+            },
+        )
+        return name
+
+    def handler(self, name: str, processes: list[str], url: str, **spec: Any) -> str:
+        full = f"{self.type}-{name}"
+        spec.setdefault("timeoutSeconds", 5)
+        self._apply_cluster(
+            "processhandlers",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ProcessHandler",
+                "metadata": {"name": full},
+                "spec": {
+                    "processes": processes,
+                    "clientConfig": {"url": url, "allowInsecureHTTP": True},
+                    **spec,
+                },
+            },
+        )
+        self.handlers.append(full)
+        return full
+
+    def wait_plan(self, process: str, count: int) -> None:
+        """Waits until the operator has seen `count` handlers attached to `process`."""
+
+        def seen() -> bool:
+            pd = self.custom.get_cluster_custom_object(
+                GROUP, VERSION, "processdefinitions", process
+            )
+            return len((pd.get("status") or {}).get("handlers") or []) == count
+
+        wait_for(f"{count} handlers on {process}", seen)
+
+    def _apply_cluster(self, plural: str, body: dict[str, Any]) -> None:
+        try:
+            self.custom.create_cluster_custom_object(GROUP, VERSION, plural, body)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            current = self.custom.get_cluster_custom_object(
+                GROUP, VERSION, plural, body["metadata"]["name"]
+            )
+            body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            self.custom.replace_cluster_custom_object(
+                GROUP, VERSION, plural, body["metadata"]["name"], body
+            )
+
+    # -- objects and runs -------------------------------------------------------------------
+
+    def create(self, name: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = self.custom.create_namespaced_custom_object(
+            TEST_GROUP,
+            "v1",
+            self.namespace,
+            self.plural,
+            {
+                "apiVersion": f"{TEST_GROUP}/v1",
+                "kind": self.kind,
+                "metadata": {"name": name},
+                "spec": spec or {},
+            },
+        )
+        return body
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            body: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                TEST_GROUP, "v1", self.namespace, self.plural, name
+            )
+            return body
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def status(self, name: str) -> dict[str, Any]:
+        return (self.get(name) or {}).get("status") or {}
+
+    def delete(self, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(
+            TEST_GROUP, "v1", self.namespace, self.plural, name
+        )
+
+    def wait_state(self, name: str, state: str, timeout: float = 30.0) -> dict[str, Any]:
+        return wait_for(  # type: ignore[no-any-return]
+            f"{self.kind} {name} in state {state}",
+            lambda: (s := self.status(name)).get("state") == state and not s.get("activeRun") and s,
+            timeout,
+        )
+
+    def run(self, process: str, obj: str, data: dict[str, Any] | None = None) -> str:
+        body = self.custom.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            self.namespace,
+            "processinstances",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ProcessInstance",
+                "metadata": {"generateName": f"{obj}.{process.partition('.')[2]}-"},
+                "spec": {"process": process, "resource": {"name": obj}, "data": data or {}},
+            },
+        )
+        return str(body["metadata"]["name"])
+
+    def pi(self, name: str) -> dict[str, Any]:
+        body: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, "processinstances", name
+        )
+        return body
+
+    def wait_run(self, name: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The run's status once it has ended."""
+        return wait_for(  # type: ignore[no-any-return]
+            f"ProcessInstance {name} to end",
+            lambda: (s := self.pi(name).get("status") or {}).get("phase") in FINAL and s,
+            timeout,
+        )
+
+    def runs(self, obj: str) -> list[dict[str, Any]]:
+        items = self.custom.list_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            self.namespace,
+            "processinstances",
+            label_selector=f"kattle.dev/resource={obj},kattle.dev/type={self.type}",
+        )["items"]
+        return sorted(items, key=lambda i: i["metadata"]["creationTimestamp"])
+
+    def cleanup(self) -> None:
+        for plural in ("processhandlers",):
+            for name in self.handlers:
+                try:
+                    self.custom.delete_cluster_custom_object(GROUP, VERSION, plural, name)
+                except ApiException:
+                    pass
