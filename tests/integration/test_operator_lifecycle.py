@@ -1,0 +1,204 @@
+"""Deletion through delete processes, definitions coming and going, and `kattle run`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from kubernetes.client.exceptions import ApiException
+
+from tests.support.handlers import HandlerServer
+from tests.support.kube import Kubectl
+from tests.support.world import TEST_GROUP, World, wait_for
+
+
+def _lifecycle(world: World) -> str:
+    world.define_type()
+    world.process("create", ["requested"], "creating", "stopped", trigger="create")
+    world.process("start", ["stopped"], "starting", "running")
+    world.process("stop", ["running"], "stopping", "stopped")
+    return world.process(
+        "remove", ["stopped", "requested"], "removing", "removed", trigger="delete"
+    )
+
+
+def test_delete_runs_the_delete_process_before_the_object_goes(
+    world: World, handler_server: HandlerServer
+) -> None:
+    remove = _lifecycle(world)
+    path = f"/{world.type}/remove"
+    world.handler("remove", [remove], handler_server.url(path))
+    world.wait_plan(remove, 1)
+    world.create("a")
+    world.wait_state("a", "stopped")
+    assert "kattle.dev/processes" in world.get("a")["metadata"]["finalizers"]  # type: ignore[index]
+    world.delete("a")
+    wait_for("the object to go", lambda: world.get("a") is None)
+    [call] = handler_server.calls(path)
+    assert call.event["run"]["trigger"] == "delete"
+    assert call.event["fromState"] == "stopped"
+    assert call.event["resource"]["metadata"]["deletionTimestamp"]
+
+
+def test_a_deletion_no_delete_process_allows_is_held_and_says_why(
+    world: World, kubectl: Kubectl
+) -> None:
+    _lifecycle(world)
+    world.create("a")
+    world.wait_state("a", "stopped")
+    world.wait_run(world.run(f"{world.type}.start", "a"))
+    world.delete("a")
+    held = wait_for(
+        "the Deletable condition",
+        lambda: next(
+            (c for c in world.status("a").get("conditions", []) if c["type"] == "Deletable"), None
+        ),
+    )
+    assert held["status"] == "False"
+    assert held["reason"] == "NoDeleteProcess"
+    assert "no delete process starts from state 'running'" in held["message"]
+    assert f"{world.type}.remove starts from stopped, requested" in held["message"]
+    events = wait_for(
+        "a DeletionHeld event",
+        lambda: (
+            "DeletionHeld"
+            in kubectl.run(
+                "events", "-n", world.namespace, "--for", f"{world.plural}.{TEST_GROUP}/a"
+            ).stdout
+        ),
+    )
+    assert events
+    # Moving the object to a state the delete process starts from lets the deletion go on.
+    world.wait_run(world.run(f"{world.type}.stop", "a"))
+    wait_for("the object to go", lambda: world.get("a") is None)
+
+
+def test_transitions_emit_events(world: World, kubectl: Kubectl) -> None:
+    _lifecycle(world)
+    world.create("a")
+    world.wait_state("a", "stopped")
+
+    def events() -> str:
+        return kubectl.run(
+            "events", "-n", world.namespace, "--for", f"{world.plural}.{TEST_GROUP}/a"
+        ).stdout
+
+    text = wait_for(
+        "Transitioning and Done events",
+        lambda: "Done" in (e := events()) and "Transitioning" in e and e,
+    )
+    assert f"{world.type}.create: requested -> creating" in text
+    assert f"{world.type}.create: creating -> stopped" in text
+
+
+def test_deleting_a_definition_keeps_the_crd_and_every_object(
+    world: World, kubectl: Kubectl
+) -> None:
+    world.define_type()
+    world.create("keep-me")
+    world.wait_state("keep-me", "requested")
+    kubectl.run("delete", "resourcedefinition", world.type, "--wait=true")
+    crd = f"{world.plural}.{TEST_GROUP}"
+    assert kubectl.run("get", "crd", crd, check=False).returncode == 0
+    assert world.get("keep-me") is not None
+
+
+def test_a_definition_with_a_taken_plural_is_reported_invalid(world: World) -> None:
+    world.define_type()
+    twin = World.__new__(World)
+    twin.__dict__.update(world.__dict__)
+    twin.type = f"{world.type}x"
+    twin._apply_cluster(
+        "resourcedefinitions",
+        {
+            "apiVersion": "kattle.dev/v1alpha1",
+            "kind": "ResourceDefinition",
+            "metadata": {"name": twin.type},
+            "spec": {
+                "names": {"kind": f"{world.kind}X", "plural": world.plural},
+                "group": TEST_GROUP,
+            },
+        },
+    )
+
+    def condition() -> dict[str, str] | None:
+        rd = world.custom.get_cluster_custom_object(
+            "kattle.dev", "v1alpha1", "resourcedefinitions", twin.type
+        )
+        return next(
+            (c for c in (rd.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"),
+            None,
+        )
+
+    ready = wait_for("the Ready=False condition", condition)
+    assert ready["status"] == "False"
+    assert f"already generates {world.plural}.{TEST_GROUP}" in ready["message"]
+    try:
+        world.custom.delete_cluster_custom_object(
+            "kattle.dev", "v1alpha1", "resourcedefinitions", twin.type
+        )
+    except ApiException:
+        pass
+
+
+def test_kattle_run_waits_and_prints_the_log(
+    world: World, handler_server: HandlerServer, kubeconfig: Path
+) -> None:
+    _lifecycle(world)
+    start = f"{world.type}.start"
+    path = f"/{world.type}/start"
+    world.handler("boot", [start], handler_server.url(path))
+    world.wait_plan(start, 1)
+    world.create("web")
+    world.wait_state("web", "stopped")
+    kattle = Path(sys.executable).parent / "kattle"
+    result = subprocess.run(
+        [
+            str(kattle),
+            "run",
+            start,
+            f"{world.kind.lower()}/web",
+            "-n",
+            world.namespace,
+            "--wait",
+            "--data",
+            "reason=test",
+            "--data",
+            "count=3",
+            f"--kubeconfig={kubeconfig}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"processinstance.kattle.dev/web.start-")
+    assert "  state: stopped -> starting" in lines
+    assert f"  handler {world.type}-boot (attempt 1): Succeeded" in lines
+    assert "  state: starting -> running" in lines
+    assert lines[-1] == "Succeeded (Done)"
+    assert handler_server.calls(path)[0].event["data"] == {"reason": "test", "count": 3}
+    assert world.status("web")["state"] == "running"
+
+    wrong = subprocess.run(
+        [
+            str(kattle),
+            "run",
+            start,
+            "volume/web",
+            "-n",
+            world.namespace,
+            f"--kubeconfig={kubeconfig}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip() == (
+        f"kattle run: {start} runs on {world.kind} objects, not 'volume'"
+    )

@@ -1,0 +1,265 @@
+"""The pure orchestration logic, apart from Kubernetes: ordering, admission, backoff, merge."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kattle.api import ProcessDefinition, ProcessHandler, ResourceDefinition
+from kattle.machine.admission import Verdict, current_state, decide
+from kattle.machine.backoff import retry_delay
+from kattle.machine.catalog import Catalog, selector_matches
+from kattle.machine.conditions import set_condition
+from kattle.machine.merge import merge
+from kattle.machine.names import MAX_NAME, idempotency_key, run_name
+
+
+def _rd(name: str = "instance", plural: str = "instances") -> ResourceDefinition:
+    return ResourceDefinition.model_validate(
+        {"metadata": {"name": name}, "spec": {"names": {"kind": "Instance", "plural": plural}}}
+    )
+
+
+def _pd(
+    name: str, start: list[str], transitioning: str, done: str, **spec: Any
+) -> ProcessDefinition:
+    return ProcessDefinition.model_validate(
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "resourceType": name.split(".")[0],
+                "start": start,
+                "transitioning": transitioning,
+                "done": done,
+                **spec,
+            },
+        }
+    )
+
+
+def _ph(
+    name: str, processes: list[str], phase: str = "handler", priority: int = 1000
+) -> ProcessHandler:
+    return ProcessHandler.model_validate(
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "processes": processes,
+                "phase": phase,
+                "priority": priority,
+                "clientConfig": {"url": "https://h.example.com/"},
+            },
+        }
+    )
+
+
+def _catalog(*items: Any) -> Catalog:
+    catalog = Catalog()
+    for item in items:
+        catalog.put(item)
+    return catalog
+
+
+def test_plan_orders_by_phase_priority_then_name() -> None:
+    catalog = _catalog(
+        _ph("z-post", ["instance.start"], "post", 0),
+        _ph("b-pre", ["instance.start"], "pre", 10),
+        _ph("a-pre", ["instance.start"], "pre", 10),
+        _ph("early", ["instance.start"], "pre", 1),
+        _ph("main", ["*.start"], "handler", 5),
+        _ph("other", ["instance.stop"], "pre", 0),
+        _ph("wild-other", ["*.stop"], "pre", 0),
+    )
+    plan = catalog.plan("instance.start")
+    assert [s.handler for s in plan] == ["early", "a-pre", "b-pre", "main", "z-post"]
+    assert [s.index for s in plan] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("selector", "process", "matches"),
+    [
+        ("instance.start", "instance.start", True),
+        ("*.start", "volume.start", True),
+        ("*.start", "volume.started", False),
+        ("instance.start", "volume.start", False),
+        ("*.create", "instance.start", False),
+    ],
+)
+def test_selectors(selector: str, process: str, matches: bool) -> None:
+    assert selector_matches(selector, process) is matches
+
+
+def test_triggers_and_problems() -> None:
+    catalog = _catalog(
+        _rd(),
+        _pd("instance.create", ["requested"], "creating", "stopped", trigger="create"),
+        _pd("instance.remove", ["stopped", "error"], "removing", "removed", trigger="delete"),
+        _pd("instance.purge", ["removed"], "removing", "purged", onError="instance.missing"),
+        _pd("volume.create", ["requested"], "creating", "inactive", trigger="create"),
+    )
+    assert catalog.create_process("instance").metadata.name == "instance.create"  # type: ignore[union-attr]
+    assert catalog.delete_process("instance", "error").metadata.name == "instance.remove"  # type: ignore[union-attr]
+    assert catalog.delete_process("instance", "running") is None
+    assert catalog.process_problems("instance.create") == []
+    purge = catalog.process_problems("instance.purge")
+    assert any("also instance.remove's" in p for p in purge)
+    assert any("onError process instance.missing" in p for p in purge)
+    assert catalog.process_problems("volume.create") == [
+        "resource type 'volume' has no ResourceDefinition"
+    ]
+    assert catalog.states("instance") == [
+        "creating",
+        "error",
+        "purged",
+        "removed",
+        "removing",
+        "requested",
+        "stopped",
+    ]
+
+
+def test_two_definitions_of_one_crd_are_a_problem() -> None:
+    catalog = _catalog(_rd("a", "things"), _rd("b", "things"))
+    assert catalog.resource_problems("a") == [
+        "ResourceDefinition b already generates things.resources.kattle.dev"
+    ]
+
+
+START = _pd("instance.start", ["stopped", "creating"], "starting", "running").spec
+
+
+@pytest.mark.parametrize(
+    ("status", "holder_alive", "verdict"),
+    [
+        ({"state": "stopped"}, False, Verdict.ADMIT),
+        ({"state": "running"}, False, Verdict.CANCEL),
+        ({"state": "stopped", "activeRun": "other"}, True, Verdict.WAIT),
+        ({"state": "stopped", "activeRun": "other"}, False, Verdict.ADMIT),  # a stale lock
+        (
+            {"state": "starting", "activeRun": "me", "process": "instance.start"},
+            False,
+            Verdict.RESUME,
+        ),
+        (
+            {"state": "creating", "activeRun": "me", "process": "instance.create"},
+            False,
+            Verdict.ADMIT,
+        ),
+        ({"state": "running", "activeRun": "me"}, False, Verdict.CANCEL),
+        ({}, False, Verdict.CANCEL),  # a new object is in its initial state, requested
+    ],
+)
+def test_admission(status: dict[str, str], holder_alive: bool, verdict: Verdict) -> None:
+    decision = decide(
+        status=status,
+        run="me",
+        process="instance.start",
+        spec=START,
+        initial_state="requested",
+        holder_alive=holder_alive,
+    )
+    assert decision.verdict is verdict, decision.reason
+
+
+def test_a_cancel_says_why() -> None:
+    decision = decide(
+        status={"state": "running"},
+        run="me",
+        process="instance.start",
+        spec=START,
+        initial_state="requested",
+        holder_alive=False,
+    )
+    assert (
+        decision.reason == "instance.start starts from stopped, creating, and the object is running"
+    )
+
+
+def test_state_fields_other_than_state_have_no_initial_value() -> None:
+    assert current_state({}, "state", "requested") == "requested"
+    assert current_state({}, "healthState", "requested") is None
+    assert current_state({"healthState": "ok"}, "healthState", "requested") == "ok"
+
+
+def test_cattle_backoff() -> None:
+    assert retry_delay(0) == 0
+    assert retry_delay(1) == pytest.approx(2.1)
+    assert retry_delay(2) == pytest.approx(2.2)
+    assert retry_delay(5) == pytest.approx(3.6)
+    assert retry_delay(11) == 104.4
+    assert retry_delay(12) == 120.0
+    assert retry_delay(10**9) == 120.0
+
+
+@given(st.integers(min_value=1, max_value=10_000))
+def test_backoff_grows_and_is_capped(failures: int) -> None:
+    assert 2.0 < retry_delay(failures) <= 120.0
+    assert retry_delay(failures + 1) >= retry_delay(failures)
+
+
+def test_merge_is_json_merge_patch() -> None:
+    base = {"a": 1, "b": {"c": 2, "d": 3}, "e": [1, 2]}
+    assert merge(base, {"b": {"c": 9, "d": None}, "e": [3], "f": {"g": 1}}) == {
+        "a": 1,
+        "b": {"c": 9},
+        "e": [3],
+        "f": {"g": 1},
+    }
+    assert base == {"a": 1, "b": {"c": 2, "d": 3}, "e": [1, 2]}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+json_objects = st.dictionaries(st.text(max_size=3), json_values, max_size=4)
+
+
+@given(json_objects, json_objects)
+def test_merge_is_idempotent(base: dict[str, Any], patch: dict[str, Any]) -> None:
+    once = merge(base, patch)
+    assert merge(once, patch) == once
+
+
+DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+
+
+@given(
+    st.from_regex(DNS_SUBDOMAIN, fullmatch=True).filter(lambda n: len(n) <= MAX_NAME),
+    st.sampled_from(["instance.start", "volume.create"]),
+    st.text(max_size=40),
+)
+def test_run_names_are_valid_and_deterministic(obj: str, process: str, seed: str) -> None:
+    """Any valid object name gives a valid, stable ProcessInstance name."""
+    name = run_name(obj, process, seed)
+    assert name == run_name(obj, process, seed)
+    assert len(name) <= MAX_NAME
+    assert re.fullmatch(DNS_SUBDOMAIN, name), name
+    assert f".{process.partition('.')[2]}-" in name
+
+
+def test_run_names_differ_per_cause() -> None:
+    assert run_name("web", "instance.start", "uid-1") != run_name("web", "instance.start", "uid-2")
+    assert idempotency_key("u", 2, "h") == "u/2/h"
+
+
+def test_condition_transition_time_moves_only_on_change() -> None:
+    first = set_condition([], type="Ready", status=True, reason="Ok", message="m")
+    again = set_condition(
+        [{**first[0], "lastTransitionTime": "2000-01-01T00:00:00Z"}],
+        type="Ready",
+        status=True,
+        reason="Ok",
+        message="other",
+    )
+    assert again[0]["lastTransitionTime"] == "2000-01-01T00:00:00Z"
+    assert again[0]["message"] == "other"
+    flipped = set_condition(again, type="Ready", status=False, reason="Bad", message="m")
+    assert flipped[0]["lastTransitionTime"] != "2000-01-01T00:00:00Z"
