@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -134,12 +135,10 @@ def test_a_definition_with_a_taken_plural_is_reported_invalid(world: World) -> N
     ready = wait_for("the Ready=False condition", condition)
     assert ready["status"] == "False"
     assert f"already generates {world.plural}.{TEST_GROUP}" in ready["message"]
-    try:
+    with contextlib.suppress(ApiException):
         world.custom.delete_cluster_custom_object(
             "kattle.dev", "v1alpha1", "resourcedefinitions", twin.type
         )
-    except ApiException:
-        pass
 
 
 def test_kattle_run_waits_and_prints_the_log(
@@ -175,7 +174,7 @@ def test_kattle_run_waits_and_prints_the_log(
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith(f"processinstance.kattle.dev/web.start-")
+    assert lines[0].startswith("processinstance.kattle.dev/web.start-")
     assert "  state: stopped -> starting" in lines
     assert f"  handler {world.type}-boot (attempt 1): Succeeded" in lines
     assert "  state: starting -> running" in lines
