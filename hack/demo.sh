@@ -1,61 +1,90 @@
 #!/usr/bin/env bash
-# `make demo`: a local control plane with Kattle's API and Cattle's samples, shown step by step.
-# The control plane keeps running afterwards so you can explore; the last lines say how to
-# use and stop it.
+# `make demo`: Kattle end to end on a local control plane. Starts etcd, kube-apiserver and
+# kube-controller-manager, installs the CRDs and Cattle's instance lifecycle, starts the
+# operator and the sample handler service, takes an instance through create, start, stop,
+# restart, remove and purge, printing each transition and handler call, then tears it all
+# down. KEEP=1 leaves everything running to explore.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 state="$repo/.state/demo"
 bin=$(hack/binaries.sh path)
-kattle="$repo/.venv/bin/kattle"
-export PATH="$bin:$PATH"
+venv="$repo/.venv/bin"
+export PATH="$venv:$bin:$PATH"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; }
 
 if [ -e "$state/processes.json" ]; then
-  step "Stopping the previous demo control plane"
-  hack/controlplane.sh down "$state"
+  hack/controlplane.sh down "$state" >/dev/null 2>&1 || true
 fi
+pids=()
+teardown() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  hack/controlplane.sh down "$state" >/dev/null 2>&1 || true
+  echo "Stopped the operator, the handler service and the control plane."
+}
 
 step "Starting a local control plane (etcd, kube-apiserver with RBAC, kube-controller-manager)"
 KUBECONFIG=$(hack/controlplane.sh up --dir "$state" | tail -n 1)
 export KUBECONFIG
+[ -n "${KEEP:-}" ] || trap teardown EXIT
 
-step "Installing Kattle's CRDs (generated from the API models)"
-"$kattle" crds | kubectl apply --server-side -f -
-kubectl wait --for=condition=Established --timeout=60s crd -l app.kubernetes.io/part-of=kattle
+step "Installing Kattle's CRDs, Cattle's instance lifecycle and the handler registrations"
+kattle crds | kubectl apply --server-side -f - >/dev/null
+kubectl wait --for=condition=Established --timeout=60s crd -l app.kubernetes.io/part-of=kattle >/dev/null
+show kubectl apply --server-side -f samples/instance.yaml -f samples/handlers.yaml
 
-step "Applying Cattle's instance lifecycle, a volume and an ipaddress type, and handler registrations"
-show kubectl apply --server-side --validate=strict -f samples/
-
-step "Everything Kattle knows, in one list (category 'kattle')"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+step "Starting the sample handler service on 127.0.0.1:$port and the operator"
+python samples/handlers/app.py --host 127.0.0.1 --port "$port" >"$state/logs/handlers.log" 2>&1 &
+pids+=($!)
+# The operator runs outside the cluster here: it reaches the handler Service through an override.
+kattle operator --service-override "kattle-system/kattle-sample-handlers=http://127.0.0.1:$port" \
+  >"$state/logs/operator.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 150); do
+  kubectl get crd instances.resources.kattle.dev >/dev/null 2>&1 && break
+  sleep 0.2
+done
+kubectl wait --for=condition=Ready --timeout=60s rd/instance >/dev/null
 show kubectl get kattle
 
-step "The instance lifecycle, process by process"
-show kubectl get processdefinitions -o wide --sort-by=.metadata.name
+step "Creating an Instance: its create process runs (allocate an IP, then record it)"
+show kubectl apply -f samples/objects/web-1.yaml
+kubectl wait --for=jsonpath='{.status.state}'=stopped --timeout=60s instance/web-1 >/dev/null
+show kubectl get instance web-1 -o custom-columns=NAME:.metadata.name,STATE:.status.state,IP:.status.ip
+create_run=$(kubectl get instance web-1 -o jsonpath='{.status.lastRun.name}')
+show kubectl get processinstance "$create_run" -o jsonpath='{range .status.handlerCalls[*]}{.phase} {.handler}: {.outcome} {.message}{"\n"}{end}'
 
-step "The API documents itself"
-show kubectl explain processdefinition.spec.transitioning
+for process in start stop start restart; do
+  step "kattle run instance.$process instance/web-1 --wait"
+  kattle run "instance.$process" instance/web-1 --wait
+done
 
-step "Bad definitions are refused at apply, with the field and the rule"
-cat <<'YAML' | tee /dev/stderr | kubectl apply --server-side -f - || true
-apiVersion: kattle.dev/v1alpha1
-kind: ProcessDefinition
-metadata:
-  name: instance.reboot
-spec:
-  resourceType: instance
-  start: [running, rebooting]
-  transitioning: rebooting
-  done: running
-YAML
+step "A pre-listener refuses to start a forbidden image; instance.start's onError (stop) takes over"
+show kubectl apply -f samples/objects/forbidden-1.yaml
+kubectl wait --for=jsonpath='{.status.state}'=stopped --timeout=60s instance/forbidden-1 >/dev/null
+kattle run instance.start instance/forbidden-1 --wait || true
+kubectl wait --for=jsonpath='{.status.state}'=stopped --timeout=60s instance/forbidden-1 >/dev/null
+show kubectl get instance forbidden-1
 
-cat <<EOF2
+step "Deleting web-1: the finalizer holds it while remove, then purge, run"
+kattle run instance.stop instance/web-1 --wait >/dev/null
+show kubectl delete instance web-1 --wait=true
+show kubectl events --for instance/web-1
 
-The demo control plane is still running. To explore it:
-  export KUBECONFIG=$KUBECONFIG PATH=$bin:\$PATH
-  kubectl get kattle
-Stop it with:
-  hack/controlplane.sh down $state
-EOF2
+step "Every run, as Cattle's process log"
+show kubectl get processinstances -o wide
+
+if [ -n "${KEEP:-}" ]; then
+  cat <<EOF
+
+Everything is still running. To explore:
+  export KUBECONFIG=$KUBECONFIG PATH=$venv:$bin:\$PATH
+  kubectl get kattle; kubectl get instances; kubectl get processinstances
+Logs: $state/logs/ (operator.log, handlers.log). Stop with:
+  kill ${pids[*]}; hack/controlplane.sh down $state
+EOF
+fi

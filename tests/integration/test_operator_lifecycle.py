@@ -42,6 +42,21 @@ def test_delete_runs_the_delete_process_before_the_object_goes(
     assert call.event["resource"]["metadata"]["deletionTimestamp"]
 
 
+def test_deletion_runs_each_delete_process_in_turn_remove_then_purge(
+    world: World, handler_server: HandlerServer
+) -> None:
+    remove = _lifecycle(world)
+    purge = world.process("purge", ["removed"], "purging", "purged", trigger="delete")
+    path = f"/{world.type}/cleanup"
+    world.handler("cleanup", [remove, purge], handler_server.url(path))
+    world.wait_plan(purge, 1)
+    world.create("a")
+    world.wait_state("a", "stopped")
+    world.delete("a")
+    wait_for("the object to go", lambda: world.get("a") is None)
+    assert [c.event["process"] for c in handler_server.calls(path)] == [remove, purge]
+
+
 def test_a_deletion_no_delete_process_allows_is_held_and_says_why(
     world: World, kubectl: Kubectl
 ) -> None:

@@ -71,7 +71,8 @@ def test_instance_lifecycle_is_cattles() -> None:
         assert (set(spec.start), spec.transitioning, spec.done) == (start, transitioning, done)
     assert processes["instance.create"].trigger == "create"
     assert processes["instance.remove"].trigger == "delete"
-    assert processes["instance.purge"].trigger == "manual"
+    assert processes["instance.purge"].trigger == "delete"
+    assert processes["instance.start"].trigger == "manual"
 
 
 def test_models_use_python_names_and_wire_names() -> None:

@@ -122,7 +122,9 @@ class ProcessInstanceStatus(KattleModel):
     message: str = Field(default="", max_length=32768, description="The last error or note.")
     start_time: datetime | None = Field(default=None, description="When the run began.")
     end_time: datetime | None = Field(default=None, description="When the run ended.")
-    attempts: int = Field(default=0, ge=0, description="How many times the run was tried.")
+    attempts: int = Field(
+        default=0, ge=0, description="How many times the run was tried: 1, plus one per retry."
+    )
     next_attempt_time: datetime | None = Field(
         default=None, description="When a Retrying run is tried again."
     )

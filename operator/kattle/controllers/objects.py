@@ -77,11 +77,12 @@ class ObjectController:
         process = self.engine.catalog.delete_process(type_name, state)
         last = status.get("lastRun") or {}
         deletes = {p.metadata.name for p in self.engine.catalog.triggered(type_name, "delete")}
-        if last.get("process") in deletes and last.get("phase") == "Succeeded":
-            await self._release(body, definition)
-            return
-        if process is not None:
+        ran = last.get("phase") == "Succeeded" and last.get("process")
+        if process is not None and ran != process.metadata.name:
             await self._start(body, definition, process.metadata.name or "", "delete")
+            return
+        if ran in deletes:
+            await self._release(body, definition)
             return
         starts = "; ".join(
             f"{p.metadata.name} starts from {', '.join(p.spec.start)}"

@@ -209,6 +209,7 @@ class ProcessRun:
                 self._transition(field, from_state, spec.transitioning)
         if self.record.start_time is None:
             self.record.start_time = now()
+        self.record.attempts = max(self.record.attempts, 1)
         self.record.phase = "Running"
         try:
             return await self._run_handlers(definition, from_state)
@@ -362,7 +363,9 @@ class ProcessRun:
         self.engine.events.post(
             self.obj, "Done", f"{self.process_name}: {transitioning} -> {done} ({self.name})"
         )
-        if self.trigger == "delete":
+        type_name = self.process_name.partition(".")[0]
+        if self.trigger == "delete" and self.engine.catalog.delete_process(type_name, done) is None:
+            # No further delete process starts from here (Cattle's remove, then purge): go.
             await self._release_finalizer()
         return await self._end("Succeeded", "Done", "", end=end)
 

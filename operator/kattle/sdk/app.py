@@ -1,0 +1,100 @@
+"""A ready web app for handler webhooks: register functions per process, serve them.
+
+    app = HandlerApp()
+
+    @app.on("instance.create")
+    async def allocate(event: ProcessEvent) -> ProcessReply:
+        return ProcessReply(data={"ip": "10.0.0.7"}, status={"ip": "10.0.0.7"})
+
+    app.run(port=8080)
+
+Requests are dispatched by the event's process and phase, so one service can serve many
+ProcessHandlers at any path. A function may return a ProcessReply, a dict of reply fields,
+or None (done, nothing to add). An exception becomes an error reply with its message, so the
+operator records why and retries: a bug in a handler never hangs a process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from kattle.api.processdefinition import HandlerPhase
+from kattle.api.webhook import MAX_REPLY_BYTES, ProcessEvent, ProcessReply
+from kattle.machine.catalog import selector_matches
+
+logger = logging.getLogger(__name__)
+
+HandlerFn = Callable[[ProcessEvent], Awaitable[ProcessReply | dict[str, Any] | None]]
+
+
+class HandlerError(Exception):
+    """Raise to fail the step with this message (the operator retries it)."""
+
+
+class HandlerApp:
+    def __init__(self) -> None:
+        self._handlers: list[tuple[str, HandlerPhase | None, HandlerFn]] = []
+
+    def on(
+        self, process: str, *, phase: HandlerPhase | None = None
+    ) -> Callable[[HandlerFn], HandlerFn]:
+        """Registers a function for a process (`instance.create`, or `*.create`), any phase
+        unless one is given."""
+
+        def register(fn: HandlerFn) -> HandlerFn:
+            self._handlers.append((process, phase, fn))
+            return fn
+
+        return register
+
+    def find(self, event: ProcessEvent) -> HandlerFn | None:
+        for selector, phase, fn in self._handlers:
+            if selector_matches(selector, event.process) and phase in (None, event.phase):
+                return fn
+        return None
+
+    async def handle(self, event: ProcessEvent) -> ProcessReply:
+        fn = self.find(event)
+        if fn is None:
+            return ProcessReply(
+                error=f"this service has no handler for {event.process} ({event.phase})"
+            )
+        try:
+            result = await fn(event)
+        except HandlerError as error:
+            return ProcessReply(error=str(error))
+        except Exception as error:  # any bug in user code becomes a clear error reply
+            logger.exception("handler for %s failed", event.process)
+            return ProcessReply(error=f"{type(error).__name__}: {error}")
+        if result is None:
+            return ProcessReply()
+        if isinstance(result, ProcessReply):
+            return result
+        return ProcessReply.model_validate(result)
+
+    def web_app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_REPLY_BYTES * 8)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_post("/{path:.*}", self._serve)
+        return app
+
+    async def _healthz(self, _: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        try:
+            event = ProcessEvent.model_validate_json(await request.read())
+        except ValidationError as error:
+            return web.json_response(
+                {"error": f"not a ProcessEvent: {error.errors()[:3]}"}, status=400
+            )
+        reply = await self.handle(event)
+        return web.json_response(reply.to_wire())
+
+    def run(self, *, host: str = "0.0.0.0", port: int = 8080) -> None:  # noqa: S104
+        web.run_app(self.web_app(), host=host, port=port, access_log=None, print=None)

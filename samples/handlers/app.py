@@ -1,0 +1,64 @@
+"""Kattle's sample handler service: Cattle-flavoured logic for the instance lifecycle.
+
+- `instance.start`, pre: refuses images named `forbidden/...` (a validating pre-listener).
+- `instance.create`, handler: allocates an IP address, stable per object, into `status.ip`.
+- `ipaddress.associate`, handler: records which instance the address belongs to.
+- `*.create`, post: records every creation and posts an Event on the object.
+
+Run it with `python samples/handlers/app.py --port 8080`; ProcessHandlers in
+samples/handlers.yaml point at it as the Service kattle-system/kattle-sample-handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+
+from kattle.sdk import EventRequest, HandlerApp, HandlerError, ProcessEvent, ProcessReply
+
+app = HandlerApp()
+
+
+@app.on("instance.start", phase="pre")
+async def validate(event: ProcessEvent) -> ProcessReply:
+    image = str(event.resource.get("spec", {}).get("image", ""))
+    if image.startswith("forbidden/"):
+        raise HandlerError(f"image {image} is not allowed to start")
+    return ProcessReply(message=f"image {image} is allowed")
+
+
+@app.on("instance.create", phase="handler")
+async def allocate_ip(event: ProcessEvent) -> ProcessReply:
+    # Derived from the object's uid: the same answer on every retry (idempotent).
+    digest = hashlib.sha256(event.resource["metadata"]["uid"].encode()).digest()
+    ip = f"10.42.{digest[0]}.{max(digest[1], 2)}"
+    return ProcessReply(data={"ip": ip}, status={"ip": ip}, message=f"allocated {ip}")
+
+
+@app.on("ipaddress.associate", phase="handler")
+async def associate(event: ProcessEvent) -> ProcessReply:
+    instance = event.data.get("instance", "unknown")
+    return ProcessReply(status={"associatedWith": instance})
+
+
+@app.on("*.create", phase="post")
+async def record(event: ProcessEvent) -> ProcessReply:
+    name = event.resource["metadata"]["name"]
+    return ProcessReply(
+        message="recorded",
+        events=[EventRequest(reason="Recorded", message=f"{event.process} of {name} recorded")],
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="0.0.0.0")  # noqa: S104
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    app.run(host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()
