@@ -30,8 +30,8 @@ generate: $(STAMP) ## regenerate crds/ from the API models
 	$(BIN)/kattle crds --write crds
 
 lint: $(STAMP) ## ruff
-	$(BIN)/ruff check operator tests hack
-	$(BIN)/ruff format --check operator tests hack
+	$(BIN)/ruff check operator tests hack samples
+	$(BIN)/ruff format --check operator tests hack samples
 
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy operator/kattle hack/controlplane.py

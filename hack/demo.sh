@@ -7,7 +7,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-state="$repo/.state/demo"
+state="${KATTLE_DEMO_STATE:-$repo/.state/demo}"
 bin=$(hack/binaries.sh path)
 venv="$repo/.venv/bin"
 export PATH="$venv:$bin:$PATH"

@@ -96,5 +96,5 @@ class HandlerApp:
         reply = await self.handle(event)
         return web.json_response(reply.to_wire())
 
-    def run(self, *, host: str = "0.0.0.0", port: int = 8080) -> None:  # noqa: S104
+    def run(self, *, host: str = "0.0.0.0", port: int = 8080) -> None:
         web.run_app(self.web_app(), host=host, port=port, access_log=None, print=None)
