@@ -97,4 +97,7 @@ class HandlerApp:
         return web.json_response(reply.to_wire())
 
     def run(self, *, host: str = "0.0.0.0", port: int = 8080) -> None:
-        web.run_app(self.web_app(), host=host, port=port, access_log=None, print=None)
+        # Handler calls are short: on SIGTERM, finish what is in flight within a few seconds.
+        web.run_app(
+            self.web_app(), host=host, port=port, access_log=None, print=None, shutdown_timeout=3.0
+        )
