@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from kubernetes.client.exceptions import ApiException
 
-from tests.support.handlers import HandlerServer
+from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
 from tests.support.world import TEST_GROUP, World, wait_for
 
@@ -217,3 +218,58 @@ def test_kattle_run_waits_and_prints_the_log(
     assert wrong.stderr.strip() == (
         f"kattle run: {start} runs on {world.kind} objects, not 'volume'"
     )
+
+
+def test_deletion_policy_delete_removes_the_crd_and_its_objects(
+    world: World, kubectl: Kubectl
+) -> None:
+    world.define_type(deletionPolicy="Delete")
+    finalizers = wait_for(
+        "the definition's finalizer",
+        lambda: kubectl.get("resourcedefinition", world.type)["metadata"].get("finalizers"),
+    )
+    assert finalizers == ["kattle.dev/generated-crd"]
+    world.create("doomed")
+    world.wait_state("doomed", "requested")
+    kubectl.run("delete", "resourcedefinition", world.type, "--wait=true", "--timeout=60s")
+    crd = f"{world.plural}.{TEST_GROUP}"
+    wait_for("the CRD to go", lambda: kubectl.run("get", "crd", crd, check=False).returncode != 0)
+
+
+def test_deleting_a_run_stops_it_and_frees_the_object(
+    world: World, handler_server: HandlerServer, kubectl: Kubectl
+) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    path = f"/{world.type}/down"
+    handler_server.script(path, Reply({}, status=500))
+    world.handler("down", [go], handler_server.url(path))
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    run = world.run(go, "a")
+    wait_for("the run to retry", lambda: world.pi(run).get("status", {}).get("phase") == "Retrying")
+    kubectl.run("delete", "processinstance", run, "-n", world.namespace)
+    status = wait_for(
+        "the object to be let go", lambda: (s := world.status("a")) and "activeRun" not in s and s
+    )
+    assert (status["state"], status["transitioning"]) == ("going", "error")
+    assert status["transitioningMessage"] == f"run {run} was deleted before it ended"
+    calls = len(handler_server.calls(path))
+    time.sleep(4)  # longer than Cattle's first backoff: no call comes after the deletion
+    assert len(handler_server.calls(path)) == calls
+
+
+def test_history_is_pruned_to_the_limit(world: World) -> None:
+    world.define_type(historyLimit=2)
+    world.process("toggle", ["requested"], "toggling", "requested")
+    world.create("a")
+    world.wait_state("a", "requested")
+    runs = [world.run(f"{world.type}.toggle", "a") for _ in range(4)]
+    world.wait_run(runs[-1])
+    for run in runs:
+        with contextlib.suppress(ApiException):  # pruned already
+            world.wait_run(run)
+    kept = wait_for("pruning", lambda: len(r := world.runs("a")) == 2 and r)
+    assert {r["metadata"]["name"] for r in kept} <= set(runs)
+    assert all(r["status"]["phase"] == "Succeeded" for r in kept)

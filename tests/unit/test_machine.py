@@ -263,3 +263,24 @@ def test_condition_transition_time_moves_only_on_change() -> None:
     assert again[0]["message"] == "other"
     flipped = set_condition(again, type="Ready", status=False, reason="Bad", message="m")
     assert flipped[0]["lastTransitionTime"] != "2000-01-01T00:00:00Z"
+
+
+def test_pruning_keeps_the_newest_ended_runs_and_every_unfinished_one() -> None:
+    from kattle.runner.history import runs_to_prune
+
+    def run(name: str, phase: str | None, end: str | None) -> dict[str, Any]:
+        return {
+            "metadata": {"name": name, "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "status": {"phase": phase, "endTime": end} if phase else {},
+        }
+
+    runs = [
+        run("old", "Succeeded", "2026-01-01T00:00:01Z"),
+        run("newest", "Failed", "2026-01-01T00:00:09Z"),
+        run("middle", "Canceled", "2026-01-01T00:00:05Z"),
+        run("running", "Running", None),
+        run("new", None, None),
+    ]
+    assert runs_to_prune(runs, 2) == ["old"]
+    assert runs_to_prune(runs, 0) == ["newest", "middle", "old"]
+    assert runs_to_prune(runs, 10) == []

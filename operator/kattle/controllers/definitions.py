@@ -17,7 +17,7 @@ from typing import Any
 from kattle.api.generated import DEFINITION_LABEL, generated_crd
 from kattle.api.processdefinition import ProcessDefinition
 from kattle.api.processhandler import ProcessHandler
-from kattle.api.resourcedefinition import ResourceDefinition
+from kattle.api.resourcedefinition import DEFAULT_GROUP, ResourceDefinition
 from kattle.kube.client import CRDS, ApiError, Kind
 from kattle.kube.kinds import PROCESS_DEFINITIONS, PROCESS_HANDLERS, RESOURCE_DEFINITIONS
 from kattle.machine.conditions import set_condition, without_times
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 ESTABLISH_TIMEOUT_SECONDS = 30.0
 DISCOVERED_ANNOTATION = "kattle.dev/discovered"
+CRD_FINALIZER = "kattle.dev/generated-crd"
 MODELS: dict[str, type[ResourceDefinition | ProcessDefinition | ProcessHandler]] = {
     "ResourceDefinition": ResourceDefinition,
     "ProcessDefinition": ProcessDefinition,
@@ -51,7 +52,12 @@ async def on_definition_event(
 ) -> None:
     """A definition was listed, added, changed or deleted."""
     name = body["metadata"]["name"]
-    if event_type == "DELETED":
+    if kind_name == "ResourceDefinition" and event_type != "DELETED":
+        if await _deletion_policy(engine, body):
+            engine.catalog.drop(kind_name, name)
+            await refresh_statuses(engine)
+            return
+    if event_type == "DELETED" or body["metadata"].get("deletionTimestamp"):
         engine.catalog.drop(kind_name, name)
     else:
         engine.catalog.put(MODELS[kind_name].model_validate(body))
@@ -60,6 +66,49 @@ async def on_definition_event(
         if event_type is None or not _settled(definition):
             await reconcile_resource_definition(engine, name)
     await refresh_statuses(engine)
+
+
+async def _deletion_policy(engine: Engine, body: Mapping[str, Any]) -> bool:
+    """Carries out `deletionPolicy`; True when the definition is on its way out.
+
+    With `Delete`, the definition holds a finalizer so that its CRD (and with it every object
+    of the kind) is deleted even if the definition goes while the operator is down. With
+    `Orphan`, the default, nothing holds it and the CRD stays.
+    """
+    meta = body["metadata"]
+    finalizers = list(meta.get("finalizers") or [])
+    wants = body.get("spec", {}).get("deletionPolicy") == "Delete"
+    deleting = bool(meta.get("deletionTimestamp"))
+    if deleting and CRD_FINALIZER in finalizers:
+        if wants:
+            spec = body["spec"]
+            crd_name = f"{spec['names']['plural']}.{spec.get('group', DEFAULT_GROUP)}"
+            crd = await engine.kube.get_or_none(CRDS, crd_name)
+            labels = ((crd or {}).get("metadata") or {}).get("labels") or {}
+            if crd is not None and labels.get(DEFINITION_LABEL) == meta["name"]:
+                await engine.kube.delete(CRDS, crd_name)
+                logger.info(
+                    "deleted CRD %s of ResourceDefinition %s (deletionPolicy Delete)",
+                    crd_name,
+                    meta["name"],
+                )
+        finalizers.remove(CRD_FINALIZER)
+    elif not deleting and wants and CRD_FINALIZER not in finalizers:
+        finalizers.append(CRD_FINALIZER)
+    elif not deleting and not wants and CRD_FINALIZER in finalizers:
+        finalizers.remove(CRD_FINALIZER)
+    else:
+        return deleting
+    try:
+        await engine.kube.patch(
+            RESOURCE_DEFINITIONS,
+            meta["name"],
+            {"metadata": {"resourceVersion": meta["resourceVersion"], "finalizers": finalizers}},
+        )
+    except ApiError as error:
+        if not (error.conflict or error.not_found):
+            raise
+    return deleting
 
 
 def _settled(definition: ResourceDefinition) -> bool:

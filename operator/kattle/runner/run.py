@@ -45,13 +45,13 @@ from kattle.machine.backoff import retry_delay
 from kattle.machine.catalog import Catalog, Step
 from kattle.machine.merge import merge
 from kattle.machine.names import idempotency_key, run_name
+from kattle.runner import history
+from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
 from kattle.webhooks.client import HandlerCallError, WebhookClient
 
 logger = logging.getLogger(__name__)
 
 FINALIZER = "kattle.dev/processes"
-TYPE_LABEL = "kattle.dev/type"
-RESOURCE_LABEL = "kattle.dev/resource"
 # A run naming a process the operator has not heard of yet waits this long for its
 # definition: a ProcessDefinition and a ProcessInstance applied together race.
 DEFINITION_GRACE_SECONDS = 5.0
@@ -436,6 +436,7 @@ class ProcessRun:
         self.record.next_attempt_time = None
         await self._record(phase=phase, message=message, force=True)
         await self._adopt()
+        await self._prune()
         return Result(Outcome.ENDED)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -595,6 +596,19 @@ class ProcessRun:
             raise
         self._written = wire
 
+    async def _prune(self) -> None:
+        type_name = self.process_name.partition(".")[0]
+        resource = self.engine.catalog.resources.get(type_name)
+        if resource is None or not self.obj:
+            return
+        await history.prune(
+            self.engine.kube,
+            namespace=self.namespace,
+            type_name=type_name,
+            object_name=self.resource_name,
+            limit=resource.spec.history_limit,
+        )
+
     async def _adopt(self) -> None:
         """A run a user created gets the labels and owner the operator's own runs have."""
         meta = self.pi["metadata"]
@@ -623,6 +637,36 @@ class _ExhaustedError(Exception):
     def __init__(self, message: str, attempts: int) -> None:
         super().__init__(message)
         self.attempts = attempts
+
+
+async def abandon(engine: Engine, pi: Mapping[str, Any]) -> None:
+    """Lets go of the object a deleted run held, saying so on the object."""
+    name = pi["metadata"]["name"]
+    type_name = pi["spec"]["process"].partition(".")[0]
+    resource = engine.catalog.resources.get(type_name)
+    if resource is None:
+        return
+    kind = kind_of(resource)
+    namespace = pi["metadata"]["namespace"] if kind.namespaced else None
+    patch = [
+        {"op": "test", "path": "/status/activeRun", "value": name},
+        *_set("transitioning", "error"),
+        *_set("transitioningMessage", f"run {name} was deleted before it ended"),
+        *_set("process", None),
+        *_set("activeRun", None),
+    ]
+    try:
+        await engine.kube.patch(
+            kind,
+            pi["spec"]["resource"]["name"],
+            patch,
+            namespace=namespace,
+            subresource="status",
+            patch_type="json",
+        )
+    except ApiError as error:
+        if error.status not in (404, 422):  # gone, or no longer held by this run
+            logger.warning("could not release the object of deleted run %s: %s", name, error)
 
 
 def _set(key: str, value: Any) -> list[dict[str, Any]]:

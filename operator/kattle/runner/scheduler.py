@@ -20,7 +20,7 @@ from typing import Any
 from kattle.api.processinstance import FINAL_PHASES
 from kattle.kube.client import ApiError
 from kattle.kube.kinds import PROCESS_INSTANCES
-from kattle.runner.run import Engine, Outcome, ProcessRun
+from kattle.runner.run import Engine, Outcome, ProcessRun, abandon
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class _Queue:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     worker: asyncio.Task[None] | None = None
     current: str | None = None  # the run being driven now
+    drive: asyncio.Task[Any] | None = None  # and its task
     unmarked: set[str] = field(default_factory=set)  # queued runs with no status yet
 
 
@@ -83,12 +84,17 @@ class Scheduler:
         if queue.worker is None or queue.worker.done():
             queue.worker = asyncio.create_task(self._work(key), name=f"runs:{'/'.join(key)}")
 
-    def forget(self, pi: Mapping[str, Any]) -> None:
-        """A run ended or was deleted: it needs no worker."""
+    def forget(self, pi: Mapping[str, Any], *, deleted: bool = False) -> None:
+        """A run ended or was deleted: it needs no worker. A deleted run stops at once."""
         queue = self._queues.get(object_key_of_run(pi))
-        if queue is not None:
-            queue.runs.pop(pi["metadata"]["name"], None)
-            queue.wake.set()
+        name = pi["metadata"]["name"]
+        if queue is None:
+            return
+        queue.runs.pop(name, None)
+        queue.wake.set()
+        if deleted and queue.current == name and queue.drive is not None:
+            queue.drive.cancel()
+            self._background(abandon(self.engine, pi))
 
     def wake(self, key: ObjectKey) -> None:
         """The object changed: waiting runs look again."""
@@ -121,7 +127,16 @@ class Scheduler:
                 queue.unmarked.clear()
                 try:
                     async with self._active:
-                        result = await self._drive(key[0], name)
+                        queue.drive = asyncio.create_task(self._drive(key[0], name))
+                        try:
+                            result = await queue.drive
+                        except asyncio.CancelledError:
+                            task = asyncio.current_task()
+                            if task is not None and task.cancelling():
+                                raise  # the scheduler is stopping
+                            result = None  # the run was deleted while it ran
+                        finally:
+                            queue.drive = None
                     errors = 0
                 except (ApiError, OSError, TimeoutError) as error:
                     # The API server is away or refused something unexpected: keep the run

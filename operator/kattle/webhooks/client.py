@@ -92,7 +92,7 @@ async def _read_bounded(response: aiohttp.ClientResponse, where: str) -> bytes:
     declared = response.content_length
     if declared is not None and declared > MAX_REPLY_BYTES:
         raise HandlerCallError(
-            f"{where} sent a reply of {declared} bytes; the limit is {MAX_REPLY_BYTES}"
+            f"{where} sent a reply of {declared} bytes, over the limit of {MAX_REPLY_BYTES} bytes"
         )
     chunks = []
     size = 0

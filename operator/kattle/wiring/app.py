@@ -108,7 +108,7 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
     async def on_run(body: Mapping[str, Any], type: str | None, **_: Any) -> None:
         scheduler = runtime().scheduler
         if type == "DELETED":
-            scheduler.forget(body)
+            scheduler.forget(body, deleted=True)
             scheduler.wake(object_key_of_run(body))
         else:
             scheduler.submit(body)

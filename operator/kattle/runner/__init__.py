@@ -1,0 +1,1 @@
+"""Running processes: one run, the per-object scheduler, history pruning."""

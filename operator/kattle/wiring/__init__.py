@@ -1,0 +1,1 @@
+"""The Kopf wiring of the operator."""
