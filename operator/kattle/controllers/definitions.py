@@ -52,11 +52,11 @@ async def on_definition_event(
 ) -> None:
     """A definition was listed, added, changed or deleted."""
     name = body["metadata"]["name"]
-    if kind_name == "ResourceDefinition" and event_type != "DELETED":
-        if await _deletion_policy(engine, body):
-            engine.catalog.drop(kind_name, name)
-            await refresh_statuses(engine)
-            return
+    deciding = kind_name == "ResourceDefinition" and event_type != "DELETED"
+    if deciding and await _deletion_policy(engine, body):
+        engine.catalog.drop(kind_name, name)
+        await refresh_statuses(engine)
+        return
     if event_type == "DELETED" or body["metadata"].get("deletionTimestamp"):
         engine.catalog.drop(kind_name, name)
     else:
