@@ -26,8 +26,9 @@ setup: $(STAMP) binaries ## create .venv and build the control-plane binaries (f
 binaries: ## build kube-apiserver, kubectl, etcd, helm from Go modules into ~/.cache/kattle
 	@hack/binaries.sh ensure >/dev/null
 
-generate: $(STAMP) ## regenerate crds/ from the API models
+generate: $(STAMP) ## regenerate crds/ and docs/protocol/ from the API models
 	$(BIN)/kattle crds --write crds
+	$(BIN)/kattle schemas --write docs/protocol
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check operator tests hack samples

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from kattle.api import crds
+from kattle.api import crds, schemas
 from kattle.cli import operator as operator_command
 from kattle.cli import run as run_command
 
@@ -22,6 +22,12 @@ def _version() -> str:
         return version("kattle")
     except PackageNotFoundError:  # running from a source tree without installing
         return "unknown"
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    for path in schemas.write_files(Path(args.write)):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -48,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crds_parser.add_argument("--write", metavar="DIR", help="write one file per CRD into DIR")
     crds_parser.set_defaults(handler=_crds)
+
+    schemas_parser = commands.add_parser(
+        "schemas",
+        help="write the webhook protocol's JSON Schemas (ProcessEvent, ProcessReply)",
+        description="Write the JSON Schemas of the webhook protocol, from the API models.",
+    )
+    schemas_parser.add_argument(
+        "--write", metavar="DIR", required=True, help="the folder to write them to"
+    )
+    schemas_parser.set_defaults(handler=_schemas)
     operator_command.add_parser(commands)
     run_command.add_parser(commands)
     return parser

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from kattle.api.processdefinition import HandlerPhase
 from kattle.api.webhook import MAX_REPLY_BYTES, ProcessEvent, ProcessReply
 from kattle.machine.catalog import selector_matches
+from kattle.webhooks.signing import DEFAULT_TOLERANCE_SECONDS, SignatureError, verify
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +38,17 @@ class HandlerError(Exception):
 
 
 class HandlerApp:
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        signing_key: bytes | str | None = None,
+        tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
+    ) -> None:
+        """With a `signing_key` (the value in the Secret a ProcessHandler's signingSecretRef
+        names), every request must carry a valid, recent signature; others get HTTP 401."""
         self._handlers: list[tuple[str, HandlerPhase | None, HandlerFn]] = []
+        self.signing_key = signing_key.encode() if isinstance(signing_key, str) else signing_key
+        self.tolerance_seconds = tolerance_seconds
 
     def on(
         self, process: str, *, phase: HandlerPhase | None = None
@@ -87,8 +97,15 @@ class HandlerApp:
         return web.Response(text="ok")
 
     async def _serve(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if self.signing_key is not None:
+            try:
+                verify(self.signing_key, request.headers, body, tolerance=self.tolerance_seconds)
+            except SignatureError as error:
+                logger.warning("refused a request: %s", error)
+                return web.json_response({"error": f"refused: {error}"}, status=401)
         try:
-            event = ProcessEvent.model_validate_json(await request.read())
+            event = ProcessEvent.model_validate_json(body)
         except ValidationError as error:
             return web.json_response(
                 {"error": f"not a ProcessEvent: {error.errors()[:3]}"}, status=400

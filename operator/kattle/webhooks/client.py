@@ -16,6 +16,9 @@ from pydantic import ValidationError
 
 from kattle.api.processhandler import ProcessHandlerSpec
 from kattle.api.webhook import MAX_REPLY_BYTES, ProcessEvent, ProcessReply
+from kattle.kube.client import KubeClient
+from kattle.webhooks.secrets import SecretCache, SecretUnavailableError
+from kattle.webhooks.signing import sign
 
 
 class HandlerCallError(Exception):
@@ -46,8 +49,14 @@ def webhook_url(spec: ProcessHandlerSpec, overrides: Mapping[str, str]) -> str:
 class WebhookClient:
     """One connection pool for every handler call."""
 
-    def __init__(self, *, service_overrides: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        service_overrides: Mapping[str, str] | None = None,
+        kube: KubeClient | None = None,
+    ) -> None:
         self.service_overrides = dict(service_overrides or {})
+        self.secrets = SecretCache(kube)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=256),
             headers={"User-Agent": "kattle-operator", "Content-Type": "application/json"},
@@ -60,9 +69,16 @@ class WebhookClient:
         url = webhook_url(spec, self.service_overrides)
         where = f"handler {name} ({url})"
         body = json.dumps(event.to_wire()).encode()
+        headers: dict[str, str] = {}
+        if spec.signing_secret_ref is not None:
+            try:
+                key = await self.secrets.key(spec.signing_secret_ref)
+            except SecretUnavailableError as error:
+                raise HandlerCallError(f"{where}: cannot sign the request: {error}") from None
+            headers.update(sign(key, body))
         try:
             async with asyncio.timeout(spec.timeout_seconds):
-                async with self._session.post(url, data=body) as response:
+                async with self._session.post(url, data=body, headers=headers) as response:
                     raw = await _read_bounded(response, where)
                     status = response.status
         except TimeoutError:

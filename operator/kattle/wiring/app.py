@@ -70,7 +70,7 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
         kube = KubeClient(Credentials.from_connection_info(info))
         engine = Engine(
             kube=kube,
-            webhooks=WebhookClient(service_overrides=options.service_overrides),
+            webhooks=WebhookClient(service_overrides=options.service_overrides, kube=kube),
             catalog=Catalog(),
             events=EventRecorder(kube, default_namespace=options.runs_namespace),
         )

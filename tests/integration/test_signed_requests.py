@@ -1,0 +1,90 @@
+"""Signed handler calls, end to end: the operator signs with a Secret, the SDK verifies."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+
+from kattle.sdk import HandlerApp, ProcessEvent, ProcessReply
+from tests.support.kube import Kubectl
+from tests.support.sdk_server import serving
+from tests.support.world import World
+
+
+def _secret(kubectl: Kubectl, namespace: str, value: bytes) -> str:
+    name = f"signing-{uuid.uuid4().hex[:6]}"
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace},
+            "data": {"key": base64.b64encode(value).decode()},
+        }
+    )
+    return name
+
+
+def test_a_signed_request_is_verified_and_a_wrong_key_refused(
+    world: World, kubectl: Kubectl
+) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    app = HandlerApp(signing_key=b"the right key")
+    seen: list[str] = []
+
+    @app.on("*.go")
+    async def handle(event: ProcessEvent) -> ProcessReply:
+        seen.append(event.idempotency_key)
+        return ProcessReply(message="verified")
+
+    with serving(app) as url:
+        right = _secret(kubectl, world.namespace, b"the right key")
+        handler = world.handler(
+            "signed",
+            [go],
+            f"{url}/go",
+            retryLimit=0,
+            signingSecretRef={"namespace": world.namespace, "name": right},
+        )
+        world.wait_plan(go, 1)
+        world.create("a")
+        world.wait_state("a", "requested")
+        log = world.wait_run(world.run(go, "a"))
+        assert log["phase"] == "Succeeded", log
+        assert log["handlerCalls"][0]["message"] == "verified"
+        assert len(seen) == 1
+
+        wrong = _secret(kubectl, world.namespace, b"a wrong key")
+        world.handler(
+            "signed",
+            [go],
+            f"{url}/go",
+            retryLimit=0,
+            signingSecretRef={"namespace": world.namespace, "name": wrong},
+        )
+        world.create("b")
+        world.wait_state("b", "requested")
+        time.sleep(2)  # the operator sees the changed registration
+        log = world.wait_run(world.run(go, "b"))
+        assert log["phase"] == "Failed"
+        assert "HTTP 401" in log["message"]
+        assert "the signature does not match" in log["message"]
+        assert len(seen) == 1
+
+        world.handler(
+            "signed",
+            [go],
+            f"{url}/go",
+            retryLimit=0,
+            signingSecretRef={"namespace": world.namespace, "name": "missing"},
+        )
+        time.sleep(2)
+        world.create("c")
+        world.wait_state("c", "requested")
+        log = world.wait_run(world.run(go, "c"))
+        assert f"handler {handler}" in log["message"]
+        assert (
+            f"cannot sign the request: Secret {world.namespace}/missing does not exist"
+            in (log["message"])
+        )
