@@ -8,7 +8,9 @@ status and in the run's log, where the person debugging will read it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import ssl
 from collections.abc import Mapping
 
 import aiohttp
@@ -57,6 +59,7 @@ class WebhookClient:
     ) -> None:
         self.service_overrides = dict(service_overrides or {})
         self.secrets = SecretCache(kube)
+        self._tls_contexts: dict[str, ssl.SSLContext] = {}
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=256),
             headers={"User-Agent": "kattle-operator", "Content-Type": "application/json"},
@@ -64,6 +67,23 @@ class WebhookClient:
 
     async def close(self) -> None:
         await self._session.close()
+
+    def _tls(self, spec: ProcessHandlerSpec) -> ssl.SSLContext | None:
+        """A context trusting the registration's caBundle; None for the system roots."""
+        bundle = spec.client_config.ca_bundle
+        if not bundle:
+            return None
+        context = self._tls_contexts.get(bundle)
+        if context is None:
+            try:
+                pem = base64.b64decode(bundle).decode()
+                context = ssl.create_default_context(cadata=pem)
+            except (ValueError, ssl.SSLError) as error:
+                raise HandlerCallError(
+                    f"the caBundle is not base64 PEM certificates: {error}"
+                ) from None
+            self._tls_contexts[bundle] = context
+        return context
 
     async def call(self, name: str, spec: ProcessHandlerSpec, event: ProcessEvent) -> ProcessReply:
         url = webhook_url(spec, self.service_overrides)
@@ -76,14 +96,23 @@ class WebhookClient:
             except SecretUnavailableError as error:
                 raise HandlerCallError(f"{where}: cannot sign the request: {error}") from None
             headers.update(sign(key, body))
+        tls = self._tls(spec) if url.startswith("https://") else None
         try:
             async with asyncio.timeout(spec.timeout_seconds):
-                async with self._session.post(url, data=body, headers=headers) as response:
+                async with self._session.post(
+                    url, data=body, headers=headers, ssl=tls if tls is not None else True
+                ) as response:
                     raw = await _read_bounded(response, where)
                     status = response.status
         except TimeoutError:
             raise HandlerCallError(
                 f"{where} did not answer within {spec.timeout_seconds}s", timeout=True
+            ) from None
+        except aiohttp.ClientConnectorCertificateError as error:
+            raise HandlerCallError(
+                f"{where}: its TLS certificate was not trusted "
+                f"({'caBundle' if tls is not None else 'system roots'}): "
+                f"{error.certificate_error}"
             ) from None
         except aiohttp.ClientConnectorError as error:
             raise HandlerCallError(f"{where} could not be reached: {error.os_error}") from None
