@@ -36,9 +36,16 @@ kattle crds | kubectl apply --server-side -f - >/dev/null
 kubectl wait --for=condition=Established --timeout=60s crd -l app.kubernetes.io/part-of=kattle >/dev/null
 show kubectl apply --server-side -f samples/instance.yaml -f samples/handlers.yaml
 
+step "A signing key for the sample handlers, in a Secret the registrations name"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$state/signing-key"
+kubectl create namespace kattle-system >/dev/null
+show kubectl create secret generic kattle-sample-handlers-signing -n kattle-system \
+  --from-file=key="$state/signing-key"
+
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 step "Starting the sample handler service on 127.0.0.1:$port and the operator"
-python samples/handlers/app.py --host 127.0.0.1 --port "$port" >"$state/logs/handlers.log" 2>&1 &
+KATTLE_SIGNING_KEY_FILE="$state/signing-key" \
+  python samples/handlers/app.py --host 127.0.0.1 --port "$port" >"$state/logs/handlers.log" 2>&1 &
 pids+=($!)
 # The operator runs outside the cluster here: it reaches the handler Service through an override.
 kattle operator --service-override "kattle-system/kattle-sample-handlers=http://127.0.0.1:$port" \

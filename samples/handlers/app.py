@@ -5,8 +5,10 @@
 - `ipaddress.associate`, handler: records which instance the address belongs to.
 - `*.create`, post: records every creation and posts an Event on the object.
 
-Run it with `python samples/handlers/app.py --port 8080`; ProcessHandlers in
-samples/handlers.yaml point at it as the Service kattle-system/kattle-sample-handlers.
+Run it with `KATTLE_SIGNING_KEY_FILE=key python samples/handlers/app.py --port 8080`;
+ProcessHandlers in samples/handlers.yaml point at it as the Service
+kattle-system/kattle-sample-handlers and sign requests with the Secret
+kattle-system/kattle-sample-handlers-signing.
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+import os
 
 from kattle.sdk import EventRequest, HandlerApp, HandlerError, ProcessEvent, ProcessReply
 
-app = HandlerApp()
+# The key that signs requests (the value in the Secret samples/handlers.yaml names). Without
+# it the service accepts unsigned requests, which is only right for local experiments.
+_key_file = os.environ.get("KATTLE_SIGNING_KEY_FILE")
+app = HandlerApp(signing_key=open(_key_file, "rb").read().strip() if _key_file else None)
 
 
 @app.on("instance.start", phase="pre")
