@@ -17,13 +17,14 @@ import argparse
 import hashlib
 import logging
 import os
+from pathlib import Path
 
 from kattle.sdk import EventRequest, HandlerApp, HandlerError, ProcessEvent, ProcessReply
 
 # The key that signs requests (the value in the Secret samples/handlers.yaml names). Without
 # it the service accepts unsigned requests, which is only right for local experiments.
 _key_file = os.environ.get("KATTLE_SIGNING_KEY_FILE")
-app = HandlerApp(signing_key=open(_key_file, "rb").read().strip() if _key_file else None)
+app = HandlerApp(signing_key=Path(_key_file).read_bytes().strip() if _key_file else None)
 
 
 @app.on("instance.start", phase="pre")
