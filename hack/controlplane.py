@@ -485,13 +485,16 @@ class ControlPlane:
                 os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
         for _, pid in running:
-            while self._owns(pid) and time.monotonic() < deadline:
-                _reap(pid)
+            # Wait on the process itself, not on its command line: a process tearing down
+            # already shows an empty cmdline while it still holds its ports and files.
+            while _alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if self._owns(pid):
+            if _alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
-            _reap(pid)
+                killed = time.monotonic()
+                while _alive(pid) and time.monotonic() - killed < STOP_TIMEOUT_SECONDS:
+                    time.sleep(0.05)
         with contextlib.suppress(OSError):
             (self.state_dir / PROCESS_FILE).unlink()
 
@@ -514,6 +517,16 @@ def _die_with_parent() -> None:
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def _alive(pid: int) -> bool:
+    """True until `pid` has exited: gone, or a zombie (reaped here if it is our child)."""
+    _reap(pid)
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
 
 
 def _insecure_context() -> ssl.SSLContext:
