@@ -208,6 +208,37 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
         ["spec.clientConfig.caBundle", "only used with https"],
     ),
     (
+        "caFrom with plain http service",
+        _ph(
+            {
+                "service": {"namespace": "a", "name": "b", "scheme": "http"},
+                "caFrom": {"kind": "ConfigMap", "namespace": "a", "name": "ca"},
+            }
+        ),
+        ["spec.clientConfig.caFrom", "only used with https"],
+    ),
+    (
+        "caBundle and caFrom",
+        _ph(
+            {
+                "url": "https://h.example.com/",
+                "caBundle": "Zm9v",
+                "caFrom": {"kind": "Secret", "namespace": "a", "name": "ca"},
+            }
+        ),
+        ["spec.clientConfig.caFrom", "at most one of caBundle and caFrom"],
+    ),
+    (
+        "caFrom of another kind",
+        _ph(
+            {
+                "url": "https://h.example.com/",
+                "caFrom": {"kind": "Pod", "namespace": "a", "name": "ca"},
+            }
+        ),
+        ["spec.clientConfig.caFrom.kind", 'supported values: "ConfigMap", "Secret"'],
+    ),
+    (
         "timeout too long",
         _ph({"url": "https://h.example.com/"}, timeoutSeconds=3600),
         ["spec.timeoutSeconds", "less than or equal to 300"],

@@ -13,7 +13,7 @@ from tests.support.world import World
 
 
 def _secret(kubectl: Kubectl, namespace: str, value: bytes) -> str:
-    name = f"signing-{uuid.uuid4().hex[:6]}"
+    name = f"secret-{uuid.uuid4().hex[:6]}"
     kubectl.apply(
         {
             "apiVersion": "v1",
@@ -88,3 +88,33 @@ def test_a_signed_request_is_verified_and_a_wrong_key_refused(
             f"cannot sign the request: Secret {world.namespace}/missing does not exist"
             in (log["message"])
         )
+
+
+def test_a_bearer_token_from_a_secret_is_sent_and_a_wrong_one_refused(
+    world: World, kubectl: Kubectl
+) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    app = HandlerApp(bearer_token="the token")
+
+    @app.on("*.go")
+    async def handle(_: ProcessEvent) -> ProcessReply:
+        return ProcessReply(message="authenticated")
+
+    with serving(app) as url:
+        for obj, token, phase in [("a", b"the token\n", "Succeeded"), ("b", b"a guess", "Failed")]:
+            secret = _secret(kubectl, world.namespace, token)
+            world.handler(
+                "token",
+                [go],
+                f"{url}/go",
+                retryLimit=0,
+                bearerTokenSecretRef={"namespace": world.namespace, "name": secret},
+            )
+            time.sleep(2)  # the operator sees the changed registration
+            world.create(obj)
+            world.wait_state(obj, "requested")
+            log = world.wait_run(world.run(go, obj))
+            assert log["phase"] == phase, log
+        assert "HTTP 401" in log["message"]
+        assert "missing or wrong bearer token" in log["message"]

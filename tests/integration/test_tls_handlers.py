@@ -6,11 +6,13 @@ import base64
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.integration.conftest import controlplane_module
 from tests.support.handlers import HandlerServer
+from tests.support.kube import Kubectl
 from tests.support.world import World
 
 
@@ -32,6 +34,23 @@ def _bundle(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
+def _https_handler(world: World, name: str, process: str, url: str, **config: Any) -> None:
+    world._apply_cluster(
+        "processhandlers",
+        {
+            "apiVersion": "kattle.dev/v1alpha1",
+            "kind": "ProcessHandler",
+            "metadata": {"name": f"{world.type}-{name}"},
+            "spec": {
+                "processes": [process],
+                "retryLimit": 0,
+                "clientConfig": {"url": url, **config},
+            },
+        },
+    )
+    world.handlers.append(f"{world.type}-{name}")
+
+
 def test_https_with_the_right_ca_works_and_the_wrong_ca_is_refused(
     world: World, tls_server: tuple[HandlerServer, Path], tmp_path: Path
 ) -> None:
@@ -42,33 +61,8 @@ def test_https_with_the_right_ca_works_and_the_wrong_ca_is_refused(
     good = world.process("good", ["requested"], "gooding", "good")
     bad = world.process("bad", ["requested"], "bading", "bad")
     url = server.url(f"/{world.type}/tls")
-    world._apply_cluster(
-        "processhandlers",
-        {
-            "apiVersion": "kattle.dev/v1alpha1",
-            "kind": "ProcessHandler",
-            "metadata": {"name": f"{world.type}-good"},
-            "spec": {
-                "processes": [good],
-                "retryLimit": 0,
-                "clientConfig": {"url": url, "caBundle": _bundle(ca)},
-            },
-        },
-    )
-    world._apply_cluster(
-        "processhandlers",
-        {
-            "apiVersion": "kattle.dev/v1alpha1",
-            "kind": "ProcessHandler",
-            "metadata": {"name": f"{world.type}-bad"},
-            "spec": {
-                "processes": [bad],
-                "retryLimit": 0,
-                "clientConfig": {"url": url, "caBundle": _bundle(other.path("ca.crt"))},
-            },
-        },
-    )
-    world.handlers += [f"{world.type}-good", f"{world.type}-bad"]
+    _https_handler(world, "good", good, url, caBundle=_bundle(ca))
+    _https_handler(world, "bad", bad, url, caBundle=_bundle(other.path("ca.crt")))
     world.wait_plan(good, 1)
     world.wait_plan(bad, 1)
     world.create("a")
@@ -81,3 +75,80 @@ def test_https_with_the_right_ca_works_and_the_wrong_ca_is_refused(
     assert "its TLS certificate was not trusted (caBundle)" in log["message"]
     assert "certificate verify failed" in log["message"]
     assert len(server.calls(f"/{world.type}/tls")) == 1
+
+
+def test_a_ca_from_a_configmap_is_read_again_when_it_is_rotated(
+    world: World, kubectl: Kubectl, tls_server: tuple[HandlerServer, Path], tmp_path: Path
+) -> None:
+    server, ca = tls_server
+    other = controlplane_module.Pki(tmp_path / "other")
+    other.create()
+    name = f"{world.type}-ca"
+
+    def publish(pem: Path) -> None:
+        kubectl.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": world.namespace},
+                "data": {"ca.crt": pem.read_text()},
+            }
+        )
+
+    publish(other.path("ca.crt"))  # not the CA that signed the server's certificate
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    url = server.url(f"/{world.type}/rotated")
+    ref = {"kind": "ConfigMap", "namespace": world.namespace, "name": name}
+    _https_handler(world, "rotated", go, url, caFrom=ref)
+    world.wait_plan(go, 1)
+    for obj in ("a", "b"):
+        world.create(obj)
+        world.wait_state(obj, "requested")
+
+    log = world.wait_run(world.run(go, "a"))
+    assert log["phase"] == "Failed"
+    assert (
+        f"its TLS certificate was not trusted (caFrom ConfigMap {world.namespace}/{name} "
+        "key ca.crt)" in log["message"]
+    )
+
+    publish(ca)  # the rotation: no restart, no change to the ProcessHandler
+    log = world.wait_run(world.run(go, "b"))
+    assert log["phase"] == "Succeeded", log
+    assert len(server.calls(f"/{world.type}/rotated")) == 1
+
+
+def test_a_ca_from_a_secret_is_trusted_and_a_missing_one_named(
+    world: World, kubectl: Kubectl, tls_server: tuple[HandlerServer, Path]
+) -> None:
+    server, ca = tls_server
+    name = f"{world.type}-ca"
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": world.namespace},
+            "data": {"tls-ca": base64.b64encode(ca.read_bytes()).decode()},
+        }
+    )
+    world.define_type()
+    good = world.process("good", ["requested"], "gooding", "good")
+    bad = world.process("bad", ["requested"], "bading", "bad")
+    url = server.url(f"/{world.type}/secret")
+    secret = {"kind": "Secret", "namespace": world.namespace, "name": name, "key": "tls-ca"}
+    _https_handler(world, "good", good, url, caFrom=secret)
+    _https_handler(world, "bad", bad, url, caFrom={**secret, "name": "no-such-secret"})
+    world.wait_plan(good, 1)
+    world.wait_plan(bad, 1)
+    for obj in ("a", "b"):
+        world.create(obj)
+        world.wait_state(obj, "requested")
+    assert world.wait_run(world.run(good, "a"))["phase"] == "Succeeded"
+    log = world.wait_run(world.run(bad, "b"))
+    assert log["phase"] == "Failed"
+    assert (
+        f"cannot read the CA to trust: Secret {world.namespace}/no-such-secret does not exist"
+        in log["message"]
+    )
+    assert len(server.calls(f"/{world.type}/secret")) == 1

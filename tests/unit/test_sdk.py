@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from aiohttp.test_utils import TestClient, TestServer
+
 from kattle.sdk import HandlerApp, HandlerError, ProcessEvent, ProcessReply
 
 
@@ -66,5 +68,45 @@ def test_exceptions_become_error_replies() -> None:
         assert (await app.handle(_event())).error == "quota exceeded"
         assert (await app.handle(_event("instance.start"))).error == "KeyError: 'spec'"
         assert (await app.handle(_event("instance.stop"))) == ProcessReply()
+
+    asyncio.run(check())
+
+
+def test_an_invalid_returned_dict_becomes_an_error_reply() -> None:
+    app = HandlerApp()
+
+    @app.on("instance.create")
+    async def wrong(_: ProcessEvent) -> dict[str, Any]:
+        return {"retryAfterSeconds": "soon"}
+
+    reply = asyncio.run(app.handle(_event()))
+    assert reply.error is not None
+    assert reply.error.startswith("the handler returned an invalid reply")
+
+
+def test_a_bearer_token_is_required_when_configured() -> None:
+    app = HandlerApp(bearer_token="s3cret\n")
+
+    @app.on("instance.create")
+    async def ok(_: ProcessEvent) -> ProcessReply:
+        return ProcessReply(message="in")
+
+    body = _event().to_wire()
+
+    async def check() -> None:
+        async with TestClient(TestServer(app.web_app(), host="127.0.0.1")) as client:
+            for headers, status in [
+                ({}, 401),
+                ({"Authorization": "Bearer wrong"}, 401),
+                ({"Authorization": "s3cret"}, 401),
+                ({"Authorization": "Bearer s3cret"}, 200),
+            ]:
+                response = await client.post("/", json=body, headers=headers)
+                assert response.status == status, headers
+                if status == 200:
+                    assert (await response.json())["message"] == "in"
+                else:
+                    assert "bearer token" in (await response.json())["error"]
+            assert (await client.get("/healthz")).status == 200
 
     asyncio.run(check())

@@ -71,6 +71,20 @@ class ServiceReference(KattleModel):
     )
 
 
+class CaReference(KattleModel):
+    """A key of a ConfigMap or Secret with PEM certificates, e.g. cert-manager's `ca.crt`."""
+
+    kind: Literal["ConfigMap", "Secret"] = Field(description="ConfigMap or Secret.")
+    namespace: _DnsLabel = Field(description="The object's namespace.")
+    name: _DnsSubdomain = Field(description="The object's name.")
+    key: str = Field(
+        default="ca.crt",
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        max_length=253,
+        description="The key holding the PEM certificates, `ca.crt` by default.",
+    )
+
+
 class WebhookClientConfig(KattleModel):
     """Where the webhook is and how to trust it: exactly one of `url` or `service`."""
 
@@ -90,6 +104,16 @@ class WebhookClientConfig(KattleModel):
             "!has(self.caBundle) || has(self.url) || self.service.scheme == 'https'",
             "caBundle is only used with https",
             field_path=".caBundle",
+        ),
+        cel(
+            "!has(self.caFrom) || has(self.url) || self.service.scheme == 'https'",
+            "caFrom is only used with https",
+            field_path=".caFrom",
+        ),
+        cel(
+            "!(has(self.caBundle) && has(self.caFrom))",
+            "set at most one of caBundle and caFrom",
+            field_path=".caFrom",
         ),
     )
 
@@ -112,6 +136,13 @@ class WebhookClientConfig(KattleModel):
         description=(
             "PEM certificates, base64-encoded, that the webhook's serving certificate must "
             "chain to. Without it the system's trusted roots are used."
+        ),
+    )
+    ca_from: CaReference | None = Field(
+        default=None,
+        description=(
+            "A ConfigMap or Secret key holding the PEM certificates to trust, read again "
+            "when it changes: rotate the CA by updating the object, no restart needed."
         ),
     )
     allow_insecure_http: bool = Field(
@@ -195,6 +226,13 @@ class ProcessHandlerSpec(KattleModel):
         description=(
             "A Secret key whose value signs every request (HMAC-SHA256 over a timestamp "
             "and the body), so the webhook can tell requests come from Kattle."
+        ),
+    )
+    bearer_token_secret_ref: SecretKeyReference | None = Field(
+        default=None,
+        description=(
+            "A Secret key whose value is sent as `Authorization: Bearer <value>` with every "
+            "request, for webhooks behind a gateway that checks tokens."
         ),
     )
 

@@ -244,3 +244,4 @@ def _api_error(status: int, reason: str, text: str) -> ApiError:
 CRDS = Kind("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
 EVENTS = Kind("events.k8s.io", "v1", "events", namespaced=True)
 SECRETS = Kind("", "v1", "secrets", namespaced=True)
+CONFIGMAPS = Kind("", "v1", "configmaps", namespaced=True)

@@ -16,6 +16,7 @@ operator records why and retries: a bug in a handler never hangs a process.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -43,12 +44,15 @@ class HandlerApp:
         *,
         signing_key: bytes | str | None = None,
         tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
+        bearer_token: str | None = None,
     ) -> None:
         """With a `signing_key` (the value in the Secret a ProcessHandler's signingSecretRef
-        names), every request must carry a valid, recent signature; others get HTTP 401."""
+        names), every request must carry a valid, recent signature; with a `bearer_token`
+        (bearerTokenSecretRef's value), `Authorization: Bearer <token>`. Others get HTTP 401."""
         self._handlers: list[tuple[str, HandlerPhase | None, HandlerFn]] = []
         self.signing_key = signing_key.encode() if isinstance(signing_key, str) else signing_key
         self.tolerance_seconds = tolerance_seconds
+        self.bearer_token = bearer_token.strip() if bearer_token is not None else None
 
     def on(
         self, process: str, *, phase: HandlerPhase | None = None
@@ -85,7 +89,10 @@ class HandlerApp:
             return ProcessReply()
         if isinstance(result, ProcessReply):
             return result
-        return ProcessReply.model_validate(result)
+        try:
+            return ProcessReply.model_validate(result)
+        except ValidationError as error:
+            return ProcessReply(error=f"the handler returned an invalid reply: {error}")
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_REPLY_BYTES * 8)
@@ -97,6 +104,14 @@ class HandlerApp:
         return web.Response(text="ok")
 
     async def _serve(self, request: web.Request) -> web.Response:
+        if self.bearer_token is not None:
+            sent = request.headers.get("Authorization", "")
+            expected = f"Bearer {self.bearer_token}"
+            if not hmac.compare_digest(sent.encode(), expected.encode()):
+                logger.warning("refused a request: missing or wrong bearer token")
+                return web.json_response(
+                    {"error": "refused: missing or wrong bearer token"}, status=401
+                )
         body = await request.read()
         if self.signing_key is not None:
             try:

@@ -12,15 +12,19 @@ import base64
 import json
 import ssl
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import aiohttp
 from pydantic import ValidationError
 
-from kattle.api.processhandler import ProcessHandlerSpec
+from kattle.api.processhandler import ProcessHandlerSpec, SecretKeyReference
 from kattle.api.webhook import MAX_REPLY_BYTES, ProcessEvent, ProcessReply
 from kattle.kube.client import KubeClient
-from kattle.webhooks.secrets import SecretCache, SecretUnavailableError
+from kattle.webhooks.references import ReferenceReader, ReferenceUnavailableError
 from kattle.webhooks.signing import sign
+
+# Each distinct CA bundle gets one context; more than this many means rotation churn.
+MAX_TLS_CONTEXTS = 64
 
 
 class HandlerCallError(Exception):
@@ -48,6 +52,21 @@ def webhook_url(spec: ProcessHandlerSpec, overrides: Mapping[str, str]) -> str:
     return f"{service.scheme}://{service.name}.{service.namespace}.svc:{service.port}{service.path}"
 
 
+class UntrustedCertificateError(HandlerCallError):
+    """The webhook's TLS certificate did not chain to the CAs trusted for it."""
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What an https call trusts: a context for given CAs (None: system roots), and whence."""
+
+    context: ssl.SSLContext | None
+    source: str
+
+
+SYSTEM_ROOTS = Trust(None, "system roots")
+
+
 class WebhookClient:
     """One connection pool for every handler call."""
 
@@ -58,8 +77,8 @@ class WebhookClient:
         kube: KubeClient | None = None,
     ) -> None:
         self.service_overrides = dict(service_overrides or {})
-        self.secrets = SecretCache(kube)
-        self._tls_contexts: dict[str, ssl.SSLContext] = {}
+        self.references = ReferenceReader(kube)
+        self._tls_contexts: dict[bytes, ssl.SSLContext] = {}
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=256),
             headers={"User-Agent": "kattle-operator", "Content-Type": "application/json"},
@@ -68,50 +87,102 @@ class WebhookClient:
     async def close(self) -> None:
         await self._session.close()
 
-    def _tls(self, spec: ProcessHandlerSpec) -> ssl.SSLContext | None:
-        """A context trusting the registration's caBundle; None for the system roots."""
-        bundle = spec.client_config.ca_bundle
-        if not bundle:
-            return None
-        context = self._tls_contexts.get(bundle)
-        if context is None:
-            try:
-                pem = base64.b64decode(bundle).decode()
-                context = ssl.create_default_context(cadata=pem)
-            except (ValueError, ssl.SSLError) as error:
-                raise HandlerCallError(
-                    f"the caBundle is not base64 PEM certificates: {error}"
-                ) from None
-            self._tls_contexts[bundle] = context
-        return context
-
     async def call(self, name: str, spec: ProcessHandlerSpec, event: ProcessEvent) -> ProcessReply:
         url = webhook_url(spec, self.service_overrides)
         where = f"handler {name} ({url})"
         body = json.dumps(event.to_wire()).encode()
+        headers = await self._headers(where, spec, body)
+        https = url.startswith("https://")
+        trust = await self._trust(where, spec) if https else SYSTEM_ROOTS
+        try:
+            return await self._post(where, url, body, headers, spec.timeout_seconds, trust)
+        except UntrustedCertificateError:
+            if spec.client_config.ca_from is None:
+                raise
+            # The CA may have been rotated since it was cached: read it again, and retry
+            # only if it changed, so a wrong CA still fails on the first attempt.
+            renewed = await self._trust(where, spec, fresh=True)
+            if renewed.context is trust.context:
+                raise
+            return await self._post(where, url, body, headers, spec.timeout_seconds, renewed)
+
+    async def _headers(self, where: str, spec: ProcessHandlerSpec, body: bytes) -> dict[str, str]:
         headers: dict[str, str] = {}
         if spec.signing_secret_ref is not None:
-            try:
-                key = await self.secrets.key(spec.signing_secret_ref)
-            except SecretUnavailableError as error:
-                raise HandlerCallError(f"{where}: cannot sign the request: {error}") from None
+            key = await self._secret(where, "sign the request", spec.signing_secret_ref)
             headers.update(sign(key, body))
-        tls = self._tls(spec) if url.startswith("https://") else None
+        if spec.bearer_token_secret_ref is not None:
+            token = await self._secret(where, "authenticate", spec.bearer_token_secret_ref)
+            headers["Authorization"] = f"Bearer {token.decode(errors='replace').strip()}"
+        return headers
+
+    async def _secret(self, where: str, purpose: str, ref: SecretKeyReference) -> bytes:
         try:
-            async with asyncio.timeout(spec.timeout_seconds):
+            return await self.references.value("Secret", ref.namespace, ref.name, ref.key)
+        except ReferenceUnavailableError as error:
+            raise HandlerCallError(f"{where}: cannot {purpose}: {error}") from None
+
+    async def _trust(self, where: str, spec: ProcessHandlerSpec, *, fresh: bool = False) -> Trust:
+        """The CAs from caBundle or caFrom; the system roots when neither is set."""
+        config = spec.client_config
+        if config.ca_bundle:
+            try:
+                pem = base64.b64decode(config.ca_bundle, validate=True)
+            except ValueError:
+                raise HandlerCallError(f"{where}: the caBundle is not base64") from None
+            return Trust(self._context(where, pem, "caBundle"), "caBundle")
+        ref = config.ca_from
+        if ref is None:
+            return SYSTEM_ROOTS
+        source = f"caFrom {ref.kind} {ref.namespace}/{ref.name} key {ref.key}"
+        try:
+            pem = await self.references.value(
+                ref.kind, ref.namespace, ref.name, ref.key, fresh=fresh
+            )
+        except ReferenceUnavailableError as error:
+            raise HandlerCallError(f"{where}: cannot read the CA to trust: {error}") from None
+        return Trust(self._context(where, pem, source), source)
+
+    def _context(self, where: str, pem: bytes, source: str) -> ssl.SSLContext:
+        context = self._tls_contexts.get(pem)
+        if context is None:
+            try:
+                context = ssl.create_default_context(cadata=pem.decode())
+            except (UnicodeDecodeError, ssl.SSLError) as error:
+                raise HandlerCallError(
+                    f"{where}: {source} does not hold PEM certificates: {error}"
+                ) from None
+            if len(self._tls_contexts) > MAX_TLS_CONTEXTS:
+                self._tls_contexts.clear()  # rotated CAs must not pile up forever
+            self._tls_contexts[pem] = context
+        return context
+
+    async def _post(
+        self,
+        where: str,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        seconds: int,
+        trust: Trust,
+    ) -> ProcessReply:
+        try:
+            async with asyncio.timeout(seconds):
                 async with self._session.post(
-                    url, data=body, headers=headers, ssl=tls if tls is not None else True
+                    url,
+                    data=body,
+                    headers=headers,
+                    ssl=trust.context if trust.context is not None else True,
                 ) as response:
                     raw = await _read_bounded(response, where)
                     status = response.status
         except TimeoutError:
             raise HandlerCallError(
-                f"{where} did not answer within {spec.timeout_seconds}s", timeout=True
+                f"{where} did not answer within {seconds}s", timeout=True
             ) from None
         except aiohttp.ClientConnectorCertificateError as error:
-            raise HandlerCallError(
-                f"{where}: its TLS certificate was not trusted "
-                f"({'caBundle' if tls is not None else 'system roots'}): "
+            raise UntrustedCertificateError(
+                f"{where}: its TLS certificate was not trusted ({trust.source}): "
                 f"{error.certificate_error}"
             ) from None
         except aiohttp.ClientConnectorError as error:
