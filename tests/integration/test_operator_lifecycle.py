@@ -110,6 +110,42 @@ def test_transitions_emit_events(world: World, kubectl: Kubectl) -> None:
     assert f"{world.type}.create: creating -> stopped" in text
 
 
+def test_a_reply_can_post_events_on_the_object(
+    world: World, kubectl: Kubectl, handler_server: HandlerServer
+) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    path = f"/{world.type}/events"
+    handler_server.script(
+        path,
+        Reply(
+            {
+                "events": [
+                    {"reason": "QuotaChecked", "message": "3 of 10 instances in use"},
+                    {"type": "Warning", "reason": "ImageOld", "message": "ubuntu:14.04 is EOL"},
+                ]
+            }
+        ),
+    )
+    world.handler("events", [go], handler_server.url(path))
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    assert world.wait_run(world.run(go, "a"))["phase"] == "Succeeded"
+
+    def events() -> str:
+        return kubectl.run(
+            "events", "-n", world.namespace, "--for", f"{world.plural}.{TEST_GROUP}/a"
+        ).stdout
+
+    text = wait_for("the handler's events", lambda: "ImageOld" in (e := events()) and e)
+    # Columns: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE.
+    lines = {line.split()[2]: line for line in text.splitlines()[1:] if line.strip()}
+    assert "Normal" in lines["QuotaChecked"]
+    assert "3 of 10 instances in use" in lines["QuotaChecked"]
+    assert "Warning" in lines["ImageOld"]
+
+
 def test_deleting_a_definition_keeps_the_crd_and_every_object(
     world: World, kubectl: Kubectl
 ) -> None:
