@@ -26,9 +26,10 @@ setup: $(STAMP) binaries ## create .venv and build the control-plane binaries (f
 binaries: ## build kube-apiserver, kubectl, etcd, helm from Go modules into ~/.cache/kattle
 	@hack/binaries.sh ensure >/dev/null
 
-generate: $(STAMP) ## regenerate crds/ and docs/protocol/ from the API models
+generate: $(STAMP) ## regenerate crds/, docs/protocol/ and the chart's crds/ and samples
 	$(BIN)/kattle crds --write crds
 	$(BIN)/kattle schemas --write docs/protocol
+	$(BIN)/python hack/generate_chart.py
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check operator tests hack samples

@@ -220,6 +220,16 @@ def kubeconfig_text(server: str, pki: Pki, user: str, cert: str) -> str:
     return json.dumps(config, indent=2) + "\n"
 
 
+# One line per request, when its response is sent: enough to tell who did what, and whether
+# it was allowed, without the bodies.
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+  - level: Metadata
+"""
+
+
 @dataclass
 class ControlPlane:
     """One local control plane living in `state_dir`."""
@@ -230,7 +240,14 @@ class ControlPlane:
     # For test fixtures: the processes die with the process that started them, so a test
     # run killed hard leaves nothing behind. `hack/controlplane.sh up` must not use it.
     die_with_parent: bool = False
+    # Record every request in `audit_log` (who, verb, resource, response code): how the
+    # tests prove the Helm chart's RBAC rules are all needed and enough.
+    audit: bool = False
     ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def audit_log(self) -> Path:
+        return self.state_dir / "logs" / "audit.log"
 
     @property
     def kubeconfig(self) -> Path:
@@ -341,6 +358,15 @@ class ControlPlane:
         address = advertise_address()
         if address:
             args.append(f"--advertise-address={address}")
+        if self.audit:
+            policy = self.state_dir / "audit-policy.yaml"
+            policy.write_text(AUDIT_POLICY)
+            args += [
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                "--audit-log-mode=blocking",
+            ]
         self._spawn("kube-apiserver", args)
 
     def _start_controller_manager(self) -> None:

@@ -20,6 +20,8 @@ def test_crds_prints_every_crd(capsys: pytest.CaptureFixture[str]) -> None:
         "ProcessDefinition",
         "ProcessHandler",
         "ProcessInstance",
+        "ClusterKopfPeering",
+        "KopfPeering",
     ]
 
 
@@ -33,6 +35,8 @@ def test_crds_write_replaces_stale_files(tmp_path: Path) -> None:
         "kattle.dev_processinstances.yaml",
         "kattle.dev_resourcedefinitions.yaml",
         "keep.txt",
+        "kopf.dev_clusterkopfpeerings.yaml",
+        "kopf.dev_kopfpeerings.yaml",
     ]
 
 

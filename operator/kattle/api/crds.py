@@ -25,6 +25,8 @@ KINDS: tuple[type[KattleResource], ...] = (
     ProcessInstance,
 )
 
+PEERING_GROUP = "kopf.dev"
+
 HEADER = "# Generated from operator/kattle/api by `make generate`. Do not edit.\n"
 
 
@@ -101,6 +103,45 @@ def custom_resource_definition(model: type[KattleResource]) -> dict[str, Any]:
     }
 
 
+def kopf_peering_definition(scope: str) -> dict[str, Any]:
+    """Kopf's peering CRD (kopf.dev/v1): with several replicas, the replicas announce
+    themselves in a peering object and only the one with the highest priority works."""
+    kind = "ClusterKopfPeering" if scope == "Cluster" else "KopfPeering"
+    plural = kind.lower() + "s"
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{plural}.{PEERING_GROUP}",
+            "labels": {"app.kubernetes.io/part-of": "kattle"},
+        },
+        "spec": {
+            "group": PEERING_GROUP,
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+            "scope": scope,
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "Kopf peering: the operator replicas alive now.",
+                            "properties": {
+                                "status": {
+                                    "type": "object",
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
 def to_yaml(document: dict[str, Any]) -> str:
     """YAML as people write it: keys in the given order, block style, long lines kept."""
     return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=100)
@@ -108,17 +149,22 @@ def to_yaml(document: dict[str, Any]) -> str:
 
 def rendered_files() -> dict[str, str]:
     """File name to content, for every Kattle CRD."""
-    return {
+    files = {
         f"{GROUP}_{model.crd_info.plural}.yaml": HEADER + to_yaml(custom_resource_definition(model))
         for model in KINDS
     }
+    for scope in ("Cluster", "Namespaced"):
+        crd = kopf_peering_definition(scope)
+        plural = crd["spec"]["names"]["plural"]
+        files[f"{PEERING_GROUP}_{plural}.yaml"] = HEADER + to_yaml(crd)
+    return files
 
 
 def write_files(folder: Path) -> list[Path]:
     """Writes the CRD files into `folder`, removing stale generated ones."""
     folder.mkdir(parents=True, exist_ok=True)
     files = rendered_files()
-    for stale in folder.glob(f"{GROUP}_*.yaml"):
+    for stale in [*folder.glob(f"{GROUP}_*.yaml"), *folder.glob(f"{PEERING_GROUP}_*.yaml")]:
         if stale.name not in files:
             stale.unlink()
     written = []

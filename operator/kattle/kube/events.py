@@ -20,11 +20,15 @@ CONTROLLER = "kattle.dev/operator"
 MAX_NOTE = 1024
 
 
+# The API server accepts Events on cluster-scoped objects in this namespace only.
+CLUSTER_SCOPED_EVENTS_NAMESPACE = "default"
+
+
 class EventRecorder:
-    def __init__(self, kube: KubeClient, *, default_namespace: str = "default") -> None:
+    def __init__(self, kube: KubeClient) -> None:
         self.kube = kube
-        self.default_namespace = default_namespace
-        self.instance = os.environ.get("POD_NAME") or socket.gethostname()
+        # POD_ID is what the Helm chart sets (Kopf's peering reads it too).
+        self.instance = os.environ.get("POD_ID") or socket.gethostname()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def post(
@@ -45,7 +49,7 @@ class EventRecorder:
         self, obj: dict[str, Any], reason: str, note: str, type: str, action: str
     ) -> None:
         meta = obj.get("metadata", {})
-        namespace = meta.get("namespace") or self.default_namespace
+        namespace = meta.get("namespace") or CLUSTER_SCOPED_EVENTS_NAMESPACE
         body = {
             "apiVersion": "events.k8s.io/v1",
             "kind": "Event",

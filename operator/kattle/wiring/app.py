@@ -72,7 +72,7 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
             kube=kube,
             webhooks=WebhookClient(service_overrides=options.service_overrides, kube=kube),
             catalog=Catalog(),
-            events=EventRecorder(kube, default_namespace=options.runs_namespace),
+            events=EventRecorder(kube),
         )
         await definitions.load_all(engine)
         objects = ObjectController(engine, runs_namespace=options.runs_namespace)

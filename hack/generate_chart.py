@@ -1,0 +1,73 @@
+"""Writes the Helm chart's generated parts from their one source.
+
+charts/kattle/crds/ is `kattle crds` output, and charts/kattle/templates/samples/ holds the
+samples in samples/, with the sample handler Service's namespace made the release's. A unit
+test fails when the committed chart differs from what this writes.
+
+    python hack/generate_chart.py [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kattle.api import crds
+
+ROOT = Path(__file__).resolve().parent.parent
+CHART = ROOT / "charts" / "kattle"
+SAMPLE_NAMESPACE = "kattle-system"
+HEADER = "# Generated from {source} by `make generate`. Do not edit.\n"
+
+# Template file -> the sample files it is made of.
+SAMPLE_TEMPLATES = {
+    "definitions.yaml": ["instance.yaml", "volume.yaml", "ipaddress.yaml"],
+    "handlers.yaml": ["handlers.yaml"],
+}
+
+
+def sample_template(sources: list[str]) -> str:
+    parts = []
+    for name in sources:
+        text = (ROOT / "samples" / name).read_text()
+        if "{{" in text:
+            raise ValueError(f"samples/{name} contains '{{{{', which Helm would read as a template")
+        parts.append(
+            text.replace(f"namespace: {SAMPLE_NAMESPACE}", "namespace: {{ .Release.Namespace }}")
+        )
+    source = ", ".join(f"samples/{name}" for name in sources)
+    body = "---\n".join(part if part.endswith("\n") else part + "\n" for part in parts)
+    return (
+        "{{- if .Values.samples.enabled }}\n" + HEADER.format(source=source) + body + "{{- end }}\n"
+    )
+
+
+def rendered() -> dict[Path, str]:
+    files = {CHART / "crds" / name: text for name, text in crds.rendered_files().items()}
+    for template, sources in SAMPLE_TEMPLATES.items():
+        files[CHART / "templates" / "samples" / template] = sample_template(sources)
+    return files
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if the chart is stale")
+    args = parser.parse_args()
+    stale = [
+        path for path, text in rendered().items() if not path.exists() or path.read_text() != text
+    ]
+    if args.check:
+        for path in stale:
+            print(f"stale: {path.relative_to(ROOT)} (run `make generate`)", file=sys.stderr)
+        return 1 if stale else 0
+    crds.write_files(CHART / "crds")
+    for path, text in rendered().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
