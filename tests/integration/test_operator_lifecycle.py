@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 import time
@@ -234,6 +235,44 @@ def test_kattle_run_waits_and_prints_the_log(
     assert lines[-1] == "Succeeded (Done)"
     assert handler_server.calls(path)[0].event["data"] == {"reason": "test", "count": 3}
     assert world.status("web")["state"] == "running"
+
+    def kattle_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(kattle), *args, "-n", world.namespace, f"--kubeconfig={kubeconfig}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    history = kattle_cli("history", f"{world.plural}/web")
+    assert history.returncode == 0, history.stderr
+    header, *rows = history.stdout.splitlines()
+    assert header.split() == ["NAME", "PROCESS", "PHASE", "EXIT", "DURATION", "HANDLERS", "AGE"]
+    assert [r.split()[1:4] for r in rows] == [
+        [start, "Succeeded", "Done"],
+        [f"{world.type}.create", "Succeeded", "Done"],
+    ]
+    assert rows[0].split()[5] == f"{world.type}-boot"
+    listed = json.loads(kattle_cli("history", f"{world.kind}/web", "-o", "json").stdout)
+    assert [r["spec"]["process"] for r in listed["items"]] == [start, f"{world.type}.create"]
+
+    described = kattle_cli("describe", f"pi/{rows[0].split()[0]}")
+    assert described.returncode == 0, described.stderr
+    assert f"Process:      {start}" in described.stdout
+    assert "state: stopped -> starting" in described.stdout
+    assert f"handler {world.type}-boot attempt 1, Succeeded in" in described.stdout
+
+    for args, reason in [
+        (("history", "nosuchkind/web"), "no ResourceDefinition defines a kind named 'nosuchkind'"),
+        (("history", f"{world.plural}/nope"), f"{world.kind} 'nope' not found"),
+        (("describe", "pi/nope"), "processinstances 'nope' not found"),
+        (("history", "web"), "expected KIND/NAME"),
+    ]:
+        failed = kattle_cli(*args)
+        assert failed.returncode == 1
+        assert reason in failed.stderr
+        assert len(failed.stderr.strip().splitlines()) == 1
 
     wrong = subprocess.run(
         [

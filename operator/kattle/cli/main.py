@@ -13,8 +13,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from kattle.api import crds, schemas
+from kattle.cli import history as history_command
 from kattle.cli import operator as operator_command
 from kattle.cli import run as run_command
+from kattle.cli.kube import CommandError
 
 
 def _version() -> str:
@@ -66,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     schemas_parser.set_defaults(handler=_schemas)
     operator_command.add_parser(commands)
     run_command.add_parser(commands)
+    history_command.add_parsers(commands)
     return parser
 
 
@@ -74,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
-    except run_command.CommandError as error:
+    except CommandError as error:
         print(f"kattle {args.command}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

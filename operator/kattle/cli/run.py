@@ -7,17 +7,22 @@ import json
 import time
 from typing import Any, cast
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kattle.api.common import GROUP, VERSION
 from kattle.api.processinstance import FINAL_PHASES
+from kattle.cli.kube import (
+    CommandError,
+    Kattle,
+    add_connection_flags,
+    api_client,
+    api_message,
+    names_of,
+    split_target,
+)
 
 PLURAL = "processinstances"
-
-
-class CommandError(Exception):
-    """Ends the command with a one-line reason and exit code 1."""
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,9 +33,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("process", help="the process, e.g. instance.start")
     parser.add_argument("target", help="KIND/NAME of the object (kind, plural or short name)")
-    parser.add_argument(
-        "-n", "--namespace", help="the object's namespace (default: the context's, or default)"
-    )
     parser.add_argument(
         "--data",
         action="append",
@@ -48,31 +50,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
-def add_connection_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
-    parser.add_argument("--context", help="kubeconfig context to use")
-
-
-def api_client(args: argparse.Namespace) -> tuple[client.ApiClient, str]:
-    """A client for the chosen kubeconfig and context, and that context's namespace."""
-    try:
-        contexts, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
-            config_file=args.kubeconfig
-        )
-        chosen = (
-            next((c for c in contexts if c["name"] == args.context), active)
-            if args.context
-            else active
-        )
-        namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
-        api = config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=args.kubeconfig, context=args.context
-        )
-        return api, namespace
-    except config.ConfigException as error:
-        raise CommandError(f"no usable kubeconfig: {error}") from None
-
-
 def parse_data(values: list[str]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for value in values:
@@ -87,24 +64,19 @@ def parse_data(values: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    kind, sep, name = args.target.partition("/")
-    if not sep or not kind or not name:
-        raise CommandError(f"{args.target!r}: expected KIND/NAME, e.g. instance/web-1")
+    kind, name = split_target(args.target)
     if args.process.count(".") != 1:
         raise CommandError(f"{args.process!r}: a process is named <type>.<verb>")
-    api, context_namespace = api_client(args)
-    namespace = args.namespace or context_namespace
+    api, namespace = api_client(args)
     custom = client.CustomObjectsApi(api)
-    resource = _resource_definition(custom, args.process.partition(".")[0])
-    names = resource["spec"]["names"]
-    accepted = {
-        names["kind"].lower(),
-        names["plural"],
-        names.get("singular") or "",
-        *names.get("shortNames", []),
-    } - {""}
-    if kind.lower() not in accepted:
-        raise CommandError(f"{args.process} runs on {names['kind']} objects, not {kind!r}")
+    type_name = args.process.partition(".")[0]
+    try:
+        resource = Kattle(api).get("resourcedefinitions", type_name)
+    except CommandError:
+        raise CommandError(f"no ResourceDefinition named {type_name!r}") from None
+    if kind.lower() not in names_of(resource):
+        kind_name = resource["spec"]["names"]["kind"]
+        raise CommandError(f"{args.process} runs on {kind_name} objects, not {kind!r}")
     body = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ProcessInstance",
@@ -121,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body),
         )
     except ApiException as error:
-        raise CommandError(_api_message(error)) from None
+        raise CommandError(api_message(error)) from None
     run_name = created["metadata"]["name"]
     print(f"processinstance.{GROUP}/{run_name} created")
     if not args.wait:
@@ -141,7 +113,7 @@ def follow(custom: client.CustomObjectsApi, namespace: str, name: str, timeout: 
                 custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name),
             )
         except ApiException as error:
-            raise CommandError(_api_message(error)) from None
+            raise CommandError(api_message(error)) from None
         status = pi.get("status") or {}
         phase = status.get("phase")
         if phase != last_phase and phase not in FINAL_PHASES and phase:
@@ -176,22 +148,3 @@ def _call_line(c: dict[str, Any]) -> str:
         f"  {c.get('phase')} {c.get('handler')} (attempt {c.get('attempt')}): "
         f"{c.get('outcome')}{message}"
     )
-
-
-def _resource_definition(custom: client.CustomObjectsApi, type_name: str) -> dict[str, Any]:
-    try:
-        return cast(
-            dict[str, Any],
-            custom.get_cluster_custom_object(GROUP, VERSION, "resourcedefinitions", type_name),
-        )
-    except ApiException as error:
-        if error.status == 404:
-            raise CommandError(f"no ResourceDefinition named {type_name!r}") from None
-        raise CommandError(_api_message(error)) from None
-
-
-def _api_message(error: ApiException) -> str:
-    try:
-        return str(json.loads(error.body or "")["message"])
-    except (ValueError, KeyError, TypeError):
-        return f"{error.status} {error.reason}"

@@ -1,0 +1,168 @@
+"""`kattle history KIND/NAME` and `kattle describe pi/NAME`: an object's runs, a run's log.
+
+The ProcessInstances are the durable record (Events expire within hours): history lists an
+object's runs newest first, describe prints one run as Cattle's process log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from kattle.cli.kube import CommandError, Kattle, add_connection_flags, api_client, split_target
+from kattle.cli.output import add_output_flag, age, between, document, parse_time, table
+from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
+
+RUN_NAMES = {"pi", "processinstance", "processinstances"}
+EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    history = commands.add_parser(
+        "history",
+        help="an object's process runs, newest first, e.g. `kattle history instance/web-1`",
+        description="List the ProcessInstances of the object KIND/NAME, newest first.",
+    )
+    history.add_argument("target", help="KIND/NAME of the object (kind, plural or short name)")
+    history.add_argument(
+        "--runs-namespace",
+        metavar="NS",
+        help="where runs of cluster-scoped kinds live (default: default, as the operator's)",
+    )
+    add_output_flag(history, "wide", "json", "yaml")
+    add_connection_flags(history)
+    history.set_defaults(handler=run_history)
+
+    describe = commands.add_parser(
+        "describe",
+        help="one run's full log, e.g. `kattle describe pi/web-1.start-x7k2p`",
+        description="Print a ProcessInstance as a process log: transitions and handler calls.",
+    )
+    describe.add_argument("target", help="pi/NAME")
+    add_connection_flags(describe)
+    describe.set_defaults(handler=run_describe)
+
+
+def run_history(args: argparse.Namespace) -> int:
+    kind, name = split_target(args.target)
+    api, namespace = api_client(args)
+    kattle = Kattle(api)
+    resource = kattle.resource_type(kind)
+    obj = kattle.object(resource, name, namespace)
+    runs_namespace = obj["metadata"].get("namespace") or args.runs_namespace or "default"
+    selector = f"{TYPE_LABEL}={resource['metadata']['name']},{RESOURCE_LABEL}={name}"
+    runs = newest_first(kattle.list("processinstances", runs_namespace, selector))
+    if args.output in ("json", "yaml"):
+        sys.stdout.write(document({"apiVersion": "v1", "kind": "List", "items": runs}, args.output))
+        return 0
+    if not runs:
+        print(f"No runs recorded for {resource['spec']['names']['kind']} {name}.", file=sys.stderr)
+        return 0
+    headers, rows = history_table(runs, wide=args.output == "wide")
+    sys.stdout.write(table(headers, rows))
+    return 0
+
+
+def newest_first(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def key(run: dict[str, Any]) -> tuple[datetime, str]:
+        status = run.get("status") or {}
+        started = status.get("startTime") or run["metadata"].get("creationTimestamp")
+        return parse_time(started) or EPOCH, run["metadata"]["name"]
+
+    return sorted(runs, key=key, reverse=True)
+
+
+def history_table(
+    runs: list[dict[str, Any]], *, wide: bool = False, now: datetime | None = None
+) -> tuple[list[str], list[list[str]]]:
+    headers = ["NAME", "PROCESS", "PHASE", "EXIT", "DURATION", "HANDLERS", "AGE"]
+    if wide:
+        headers += ["TRIGGER", "MESSAGE"]
+    rows = []
+    for run in runs:
+        status = run.get("status") or {}
+        spec = run.get("spec") or {}
+        row = [
+            run["metadata"]["name"],
+            spec.get("process", ""),
+            status.get("phase", "Pending"),
+            status.get("exitReason") or "-",
+            between(status.get("startTime"), status.get("endTime")),
+            handler_summary(status.get("handlerCalls") or []),
+            age(run["metadata"].get("creationTimestamp"), now),
+        ]
+        if wide:
+            message = (status.get("message") or "").splitlines()
+            row += [spec.get("trigger", "manual"), message[0][:80] if message else ""]
+        rows.append(row)
+    return headers, rows
+
+
+def handler_summary(calls: list[dict[str, Any]]) -> str:
+    """Each handler once, in call order, with its attempts when it needed more than one."""
+    attempts: dict[str, int] = {}
+    for call in calls:
+        attempts[call["handler"]] = max(attempts.get(call["handler"], 0), call.get("attempt", 1))
+    if not attempts:
+        return "<none>"
+    return ",".join(f"{h}(x{n})" if n > 1 else h for h, n in attempts.items())
+
+
+def run_describe(args: argparse.Namespace) -> int:
+    kind, name = split_target(args.target)
+    if kind.lower() not in RUN_NAMES:
+        raise CommandError(f"describe shows runs: pi/NAME, not {kind!r}")
+    api, namespace = api_client(args)
+    sys.stdout.write(describe_text(Kattle(api).get("processinstances", name, namespace)))
+    return 0
+
+
+def describe_text(run: dict[str, Any]) -> str:
+    meta, spec, status = run["metadata"], run.get("spec") or {}, run.get("status") or {}
+    target = spec.get("resource") or {}
+    lines = [
+        f"Name:         {meta['name']}",
+        f"Namespace:    {meta.get('namespace', '')}",
+        f"Process:      {spec.get('process', '')}",
+        f"Object:       {target.get('name', '')}",
+        f"Trigger:      {spec.get('trigger', 'manual')}"
+        + (f" (from {spec['parent']})" if spec.get("parent") else ""),
+        f"Phase:        {status.get('phase', 'Pending')}"
+        + (f" ({status['exitReason']})" if status.get("exitReason") else ""),
+        f"Started:      {status.get('startTime', '-')}",
+        f"Ended:        {status.get('endTime', '-')}",
+        f"Duration:     {between(status.get('startTime'), status.get('endTime'))}",
+    ]
+    if status.get("chainedTo"):
+        lines.append(f"Chained to:   {status['chainedTo']}")
+    if status.get("message"):
+        lines.append(f"Message:      {status['message']}")
+    if spec.get("data"):
+        lines.append(f"Input:        {json.dumps(spec['data'], sort_keys=True)}")
+    if status.get("data"):
+        lines.append(f"Data:         {json.dumps(status['data'], sort_keys=True)}")
+    # Sorted by parsed time: the API server and the operator write different precisions.
+    log = [(t.get("time"), 0, _transition(t)) for t in status.get("transitions") or []]
+    log += [(c.get("start"), 1, _call(c)) for c in status.get("handlerCalls") or []]
+    log.sort(key=lambda entry: (parse_time(entry[0]) or EPOCH, entry[1]))
+    lines.append("Log:")
+    if not log:
+        lines.append("  <none>")
+    lines += [f"  {when or '-'}  {text}" for when, _, text in log]
+    return "\n".join(lines) + "\n"
+
+
+def _transition(t: dict[str, Any]) -> str:
+    return f"{t.get('field', 'state')}: {t.get('from') or '(none)'} -> {t.get('to')}"
+
+
+def _call(c: dict[str, Any]) -> str:
+    took = between(c.get("start"), c.get("stop"))
+    message = f": {c['message']}" if c.get("message") else ""
+    return (
+        f"{c.get('phase')} {c.get('handler')} attempt {c.get('attempt', 1)}, "
+        f"{c.get('outcome') or 'running'} in {took}{message}"
+    )

@@ -1,0 +1,121 @@
+"""The CLI's tables and logs, from plain ProcessInstance data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from kattle.cli.history import describe_text, handler_summary, history_table, newest_first
+from kattle.cli.output import human_duration, table
+
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+
+
+def _run(name: str, start: str, end: str | None, **status: object) -> dict[str, object]:
+    return {
+        "metadata": {"name": name, "namespace": "default", "creationTimestamp": start},
+        "spec": {"process": "instance.start", "resource": {"name": "web-1"}, "trigger": "manual"},
+        "status": {"startTime": start, "endTime": end, **status},
+    }
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.0123, "12ms"),
+        (2.34, "2.3s"),
+        (42, "42s"),
+        (180, "3m"),
+        (184, "3m4s"),
+        (7260, "2h1m"),
+        (7200, "2h"),
+        (3 * 86400, "3d"),
+    ],
+)
+def test_durations_read_like_kubectl(seconds: float, text: str) -> None:
+    assert human_duration(seconds) == text
+
+
+def test_tables_align_columns() -> None:
+    assert table(["NAME", "PHASE"], [["a-long-name", "Succeeded"], ["b", "Failed"]]) == (
+        "NAME          PHASE\na-long-name   Succeeded\nb             Failed\n"
+    )
+
+
+def test_history_lists_runs_newest_first_with_their_handlers() -> None:
+    calls = [
+        {"handler": "validate", "phase": "pre", "attempt": 1},
+        {"handler": "allocate", "phase": "handler", "attempt": 1},
+        {"handler": "allocate", "phase": "handler", "attempt": 2},
+    ]
+    runs = newest_first(
+        [
+            _run(
+                "old",
+                "2026-11-25T11:00:00Z",
+                "2026-11-25T11:00:00.250000Z",
+                phase="Succeeded",
+                exitReason="Done",
+            ),
+            _run("new", "2026-11-25T11:59:00Z", None, phase="Running", handlerCalls=calls),
+        ]
+    )
+    headers, rows = history_table(runs, wide=True, now=NOW)
+    assert headers == [
+        "NAME",
+        "PROCESS",
+        "PHASE",
+        "EXIT",
+        "DURATION",
+        "HANDLERS",
+        "AGE",
+        "TRIGGER",
+        "MESSAGE",
+    ]
+    assert rows[0] == [
+        "new",
+        "instance.start",
+        "Running",
+        "-",
+        "-",
+        "validate,allocate(x2)",
+        "1m",
+        "manual",
+        "",
+    ]
+    assert rows[1][:7] == ["old", "instance.start", "Succeeded", "Done", "250ms", "<none>", "1h"]
+    assert handler_summary([]) == "<none>"
+
+
+def test_describe_prints_the_log_in_time_order() -> None:
+    run = _run(
+        "web-1.start-x",
+        "2026-11-25T11:00:00Z",
+        "2026-11-25T11:00:01Z",
+        phase="Failed",
+        exitReason="Failed",
+        message="image forbidden",
+        transitions=[
+            {"field": "state", "from": "stopped", "to": "starting", "time": "2026-11-25T11:00:00Z"}
+        ],
+        handlerCalls=[
+            {
+                "handler": "validate",
+                "phase": "pre",
+                "attempt": 1,
+                "start": "2026-11-25T11:00:00.100000Z",
+                "stop": "2026-11-25T11:00:00.150000Z",
+                "outcome": "Error",
+                "message": "image forbidden",
+            }
+        ],
+    )
+    text = describe_text(run)
+    assert "Phase:        Failed (Failed)\n" in text
+    assert "Duration:     1.0s\n" in text
+    log = text.split("Log:\n")[1].splitlines()
+    assert log == [
+        "  2026-11-25T11:00:00Z  state: stopped -> starting",
+        "  2026-11-25T11:00:00.100000Z  pre validate attempt 1, Error in 50ms: image forbidden",
+    ]
