@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help setup binaries generate lint typecheck unit integration test demo clean
+.PHONY: help setup binaries generate lint typecheck unit integration test demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,7 +36,7 @@ lint: $(STAMP) ## ruff
 	$(BIN)/ruff format --check operator tests hack samples
 
 typecheck: $(STAMP) ## mypy --strict
-	$(BIN)/mypy operator/kattle hack/controlplane.py
+	$(BIN)/mypy operator/kattle hack/controlplane.py hack/bench.py hack/generate_chart.py
 
 unit: $(STAMP) ## unit tests only (no control plane)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -49,6 +49,10 @@ test: setup lint typecheck ## everything: lint, types, unit and integration test
 
 demo: setup ## start a local control plane, install Kattle's API and the samples, show them
 	hack/demo.sh
+
+BENCH_SIZES ?= 100 1000
+bench: setup ## throughput and latency against the API server's ceiling (BENCH_SIZES="100 1000 10000")
+	$(BIN)/python hack/bench.py --sizes $(BENCH_SIZES)
 
 clean: ## remove the venv and caches (keeps the binaries in ~/.cache/kattle)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -13,7 +13,7 @@ import json
 import os
 import ssl
 import tempfile
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -176,6 +176,30 @@ class KubeClient:
                 delay = min(float(response.headers.get("Retry-After", "1") or 1), 5.0)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    async def raw(self, path: str) -> str:
+        """A GET whose answer is text, e.g. the API server's own `/metrics`."""
+        async with self._session.get(path) as response:
+            text = await response.text()
+            if response.status >= 400:
+                raise _api_error(response.status, response.reason or "", text)
+            return text
+
+    async def watch(self, path: str, resource_version: str) -> AsyncIterator[dict[str, Any]]:
+        """Watch events from `resource_version` on, until the server ends the stream."""
+        params = {
+            "watch": "1",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": "300",
+        }
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=330)
+        async with self._session.get(path, params=params, timeout=timeout) as response:
+            if response.status >= 400:
+                raise _api_error(response.status, response.reason or "", await response.text())
+            async for line in response.content:
+                if line.strip():
+                    yield json.loads(line)
 
     async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Any:
         return await self.request("GET", kind.path(namespace, name))
