@@ -41,6 +41,8 @@ from typing import Any
 from aiohttp import web
 
 from kattle.kube.client import Credentials, Kind, KubeClient
+from kattle.machine.names import owner_reference
+from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "hack"))
@@ -78,7 +80,11 @@ class Phase:
         return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
     def summary(self) -> dict[str, Any]:
-        writes = sum(v for k, v in self.requests.items() if k in ("POST", "PATCH", "PUT", "DELETE"))
+        writes = sum(
+            v
+            for k, v in self.requests.items()
+            if k.split()[0] in ("POST", "PATCH", "PUT", "DELETE")
+        )
         return {
             "runs": self.runs,
             "failed": self.failed,
@@ -117,16 +123,26 @@ def free_port() -> int:
 
 
 async def request_counts(kube: KubeClient) -> Counter[str]:
-    """kube-apiserver's request counter, by verb, for Kattle's kinds and the generated ones."""
+    """kube-apiserver's request counter as "VERB resource", for what the operator touches:
+    Kattle's kinds, the generated kinds, and Events (writes too, with a cost of their own)."""
     text = await kube.raw("/metrics")
     counts: Counter[str] = Counter()
     for line in text.splitlines():
         if not line.startswith("apiserver_request_total{"):
             continue
         labels, _, value = line.rpartition(" ")
-        if f'group="{GROUP}"' in labels or f'group="{TYPE_GROUP}"' in labels:
-            verb = labels.split('verb="', 1)[1].split('"', 1)[0]
-            counts[verb] += int(float(value))
+        label = dict(
+            part.split("=", 1) for part in labels[len("apiserver_request_total{") : -1].split(",")
+        )
+        group = label.get("group", '""').strip('"')
+        resource = label.get("resource", '""').strip('"')
+        if group in (GROUP, TYPE_GROUP) or resource == "events":
+            if group == TYPE_GROUP:
+                resource = "objects"
+            subresource = label.get("subresource", '""').strip('"')
+            if subresource:
+                resource += f"/{subresource}"
+            counts[f"{label['verb'].strip(chr(34))} {resource}"] += int(float(value))
     return counts
 
 
@@ -163,11 +179,14 @@ async def noop_handler() -> AsyncIterator[str]:
 
 @contextlib.contextmanager
 def operator(kubeconfig: Path, log: Path, concurrency: int) -> Iterator[subprocess.Popen[bytes]]:
-    kattle = Path(sys.executable).parent / "kattle"
+    kattle = [str(Path(sys.executable).parent / "kattle")]
+    profile = os.environ.get("KATTLE_BENCH_PROFILE")
+    if profile:  # where the operator's time goes: cProfile output for pstats or snakeviz
+        kattle = [sys.executable, "-m", "cProfile", "-o", profile, kattle[0]]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
-                str(kattle),
+                *kattle,
                 "operator",
                 f"--kubeconfig={kubeconfig}",
                 f"--namespace={NAMESPACE}",
@@ -335,7 +354,8 @@ class RunWatcher:
 
     def __init__(self, kube: KubeClient) -> None:
         self.kube = kube
-        self.ended: dict[str, tuple[float, str, str]] = {}  # name -> (time, phase, resource)
+        # run name -> (when it ended, phase, object name, process)
+        self.ended: dict[str, tuple[float, str, str, str]] = {}
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -358,7 +378,8 @@ class RunWatcher:
         phase = (pi.get("status") or {}).get("phase")
         name = pi["metadata"]["name"]
         if phase in ("Succeeded", "Failed", "Canceled") and name not in self.ended:
-            self.ended[name] = (time.monotonic(), phase, pi["spec"]["resource"]["name"])
+            spec = pi["spec"]
+            self.ended[name] = (time.monotonic(), phase, spec["resource"]["name"], spec["process"])
             self._changed.set()
 
     async def wait(self, done: Any, within: float) -> None:
@@ -385,12 +406,14 @@ async def measure_batch(
     type_name: str,
     n: int,
     concurrency: int,
+    objects: dict[str, dict[str, Any]],
     *,
     manual: bool,
 ) -> Phase:
     """N create runs (objects created) or N manual runs (ProcessInstances created)."""
     kind = object_kind(type_name)
     names = [f"o{i}" for i in range(n)]
+    created = objects.setdefault(type_name, {})
     before, cpu_before = await request_counts(cluster.kube), cpu_seconds(pid)
     requested: dict[str, float] = {}
     ended_before = set(watcher.ended)
@@ -402,67 +425,130 @@ async def measure_batch(
             "kind": type_name.capitalize(),
             "metadata": {"name": name},
         }
-        await cluster.kube.create(kind, body, NAMESPACE)
+        created[name] = await cluster.kube.create(kind, body, NAMESPACE)
 
     async def create_run(name: str) -> None:
-        body = {
-            "apiVersion": f"{GROUP}/v1alpha1",
-            "kind": "ProcessInstance",
-            "metadata": {"generateName": f"{name}.poke-"},
-            "spec": {"process": f"{type_name}.poke", "resource": {"name": name}},
-        }
+        body = manual_run(type_name, created[name])
         requested[name] = time.monotonic()
         await cluster.kube.create(PROCESS_INSTANCES, body, NAMESPACE)
 
     started = time.monotonic()
     await bounded(concurrency, [(create_run if manual else create_object)(x) for x in names])
 
-    def mine() -> list[tuple[float, str, str]]:
-        return [v for k, v in watcher.ended.items() if k not in ended_before and v[2] in requested]
+    def mine() -> list[tuple[float, str, str, str]]:
+        return [
+            v
+            for k, v in watcher.ended.items()
+            if k not in ended_before and v[2] in requested and v[3].startswith(f"{type_name}.")
+        ]
 
     await watcher.wait(lambda: len(mine()) >= n, within=max(120.0, n * 0.5))
     seconds = max(v[0] for v in mine()) - started
     after, cpu_after = await request_counts(cluster.kube), cpu_seconds(pid)
     delta = after - before
-    delta["POST"] -= n  # the benchmark's own creates
+    delta["POST processinstances" if manual else "POST objects"] -= n  # the benchmark's own
     return Phase(
         runs=n,
         seconds=seconds,
-        latencies_ms=[(t - requested[r]) * 1000 for t, _, r in mine()],
+        latencies_ms=[(t - requested[r]) * 1000 for t, _, r, _ in mine()],
         requests={verb: count / n for verb, count in delta.items() if count > 0},
         operator_cpu_seconds=cpu_after - cpu_before,
-        failed=sum(1 for _, phase, _ in mine() if phase != "Succeeded"),
+        failed=sum(1 for _, phase, _, _ in mine() if phase != "Succeeded"),
+    )
+
+
+def manual_run(type_name: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """A ProcessInstance as `kattle run` makes it: labelled and owned by its object."""
+    meta = obj["metadata"]
+    return {
+        "apiVersion": f"{GROUP}/v1alpha1",
+        "kind": "ProcessInstance",
+        "metadata": {
+            "generateName": f"{meta['name']}.poke-",
+            "labels": {TYPE_LABEL: type_name, RESOURCE_LABEL: meta["name"]},
+            "ownerReferences": [owner_reference(obj)],
+        },
+        "spec": {
+            "process": f"{type_name}.poke",
+            "resource": {"name": meta["name"], "uid": meta["uid"]},
+        },
+    }
+
+
+async def warm_up(cluster: Cluster, watcher: RunWatcher, type_name: str) -> None:
+    """One object through its create run: the operator watches the new kind from then on."""
+    body = {
+        "apiVersion": f"{TYPE_GROUP}/v1",
+        "kind": type_name.capitalize(),
+        "metadata": {"name": "warm-up"},
+    }
+    await cluster.kube.create(object_kind(type_name), body, NAMESPACE)
+    await watcher.wait(
+        lambda: any(
+            r == "warm-up" and p == f"{type_name}.create" for _, _, r, p in watcher.ended.values()
+        ),
+        within=120,
     )
 
 
 async def measure_idle(
-    cluster: Cluster, watcher: RunWatcher, type_name: str, runs: int
+    cluster: Cluster, watcher: RunWatcher, type_name: str, obj: dict[str, Any], runs: int
 ) -> dict[str, Any]:
     """One manual run at a time on an idle system: the latency a user feels."""
     latencies = []
-    for i in range(runs):
-        body = {
-            "apiVersion": f"{GROUP}/v1alpha1",
-            "kind": "ProcessInstance",
-            "metadata": {"generateName": "o0.poke-"},
-            "spec": {"process": f"{type_name}.poke", "resource": {"name": "o0"}},
-        }
+    for _ in range(runs):
         started = time.monotonic()
-        created = await cluster.kube.create(PROCESS_INSTANCES, body, NAMESPACE)
+        created = await cluster.kube.create(
+            PROCESS_INSTANCES, manual_run(type_name, obj), NAMESPACE
+        )
         name = created["metadata"]["name"]
         await watcher.wait(lambda name=name: name in watcher.ended, within=30)
         latencies.append((watcher.ended[name][0] - started) * 1000)
-        del i
+    ordered = sorted(latencies)
     return {
         "runs": runs,
         "latency_ms": {
-            "p50": round(statistics.median(latencies), 1),
-            "p95": round(sorted(latencies)[int(0.95 * (len(latencies) - 1))], 1),
+            "p50": round(statistics.median(ordered), 1),
+            "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 1),
         },
     }
 
 
 # -- the run ----------------------------------------------------------------------------------
+
+
+async def measure_sizes(
+    cluster: Cluster,
+    watcher: RunWatcher,
+    pid: int,
+    url: str,
+    args: argparse.Namespace,
+    results: dict[str, Any],
+) -> None:
+    objects: dict[str, dict[str, Any]] = {}
+    ceiling_runs = results["ceiling"]["patches_per_second"] / MINIMUM_WRITES
+    for n in args.sizes:
+        for variant, handler in (("one_handler", url), ("no_handlers", None)):
+            type_name = f"b{n}{'h' if handler else 'n'}"
+            cluster.apply(definitions(type_name, handler))
+            cluster.wait_ready(type_name)
+            await warm_up(cluster, watcher, type_name)
+            phases = {}
+            for phase, manual in (("create", False), ("manual", True)):
+                print(f"N={n} {variant}: {phase} runs", file=sys.stderr)
+                phases[phase] = await measure_batch(
+                    cluster, watcher, pid, type_name, n, args.concurrency, objects, manual=manual
+                )
+            results["sizes"].setdefault(str(n), {})[variant] = {
+                "create": phases["create"].summary(),
+                "manual": phases["manual"].summary(),
+                "manual_efficiency": round(phases["manual"].runs_per_second / ceiling_runs, 3),
+            }
+    idle_type = f"b{args.sizes[0]}h"
+    print("idle latency", file=sys.stderr)
+    results["idle_manual_run_one_handler"] = await measure_idle(
+        cluster, watcher, idle_type, objects[idle_type]["o0"], args.idle_runs
+    )
 
 
 async def bench(args: argparse.Namespace, bin_dir: Path) -> dict[str, Any]:
@@ -496,44 +582,7 @@ async def bench(args: argparse.Namespace, bin_dir: Path) -> dict[str, Any]:
                 watcher = RunWatcher(kube)
                 await watcher.start()
                 try:
-                    for n in args.sizes:
-                        for variant, handler in (("one_handler", url), ("no_handlers", None)):
-                            type_name = f"b{n}{'h' if handler else 'n'}"
-                            cluster.apply(definitions(type_name, handler))
-                            cluster.wait_ready(type_name)
-                            print(f"N={n} {variant}: create runs", file=sys.stderr)
-                            create = await measure_batch(
-                                cluster,
-                                watcher,
-                                process.pid,
-                                type_name,
-                                n,
-                                args.concurrency,
-                                manual=False,
-                            )
-                            print(f"N={n} {variant}: manual runs", file=sys.stderr)
-                            manual = await measure_batch(
-                                cluster,
-                                watcher,
-                                process.pid,
-                                type_name,
-                                n,
-                                args.concurrency,
-                                manual=True,
-                            )
-                            ceiling_runs = results["ceiling"]["patches_per_second"] / MINIMUM_WRITES
-                            results["sizes"].setdefault(str(n), {})[variant] = {
-                                "create": create.summary(),
-                                "manual": manual.summary(),
-                                "manual_efficiency": round(
-                                    manual.runs_per_second / ceiling_runs, 3
-                                ),
-                            }
-                    idle_type = f"b{args.sizes[0]}h"
-                    print("idle latency", file=sys.stderr)
-                    results["idle_manual_run_one_handler"] = await measure_idle(
-                        cluster, watcher, idle_type, args.idle_runs
-                    )
+                    await measure_sizes(cluster, watcher, process.pid, url, args, results)
                 finally:
                     await watcher.stop()
                 results["operator_peak_rss_mb"] = round(peak_rss_mb(process.pid), 1)

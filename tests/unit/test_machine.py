@@ -265,22 +265,26 @@ def test_condition_transition_time_moves_only_on_change() -> None:
     assert flipped[0]["lastTransitionTime"] != "2000-01-01T00:00:00Z"
 
 
-def test_pruning_keeps_the_newest_ended_runs_and_every_unfinished_one() -> None:
-    from kattle.runner.history import runs_to_prune
+def test_pruning_keeps_the_newest_ended_runs() -> None:
+    from kattle.runner.history import History
 
-    def run(name: str, phase: str | None, end: str | None) -> dict[str, Any]:
+    def run(name: str, end: str) -> dict[str, Any]:
         return {
             "metadata": {"name": name, "creationTimestamp": "2026-01-01T00:00:00Z"},
-            "status": {"phase": phase, "endTime": end} if phase else {},
+            "status": {"phase": "Succeeded", "endTime": end},
         }
 
-    runs = [
-        run("old", "Succeeded", "2026-01-01T00:00:01Z"),
-        run("newest", "Failed", "2026-01-01T00:00:09Z"),
-        run("middle", "Canceled", "2026-01-01T00:00:05Z"),
-        run("running", "Running", None),
-        run("new", None, None),
-    ]
-    assert runs_to_prune(runs, 2) == ["old"]
-    assert runs_to_prune(runs, 0) == ["newest", "middle", "old"]
-    assert runs_to_prune(runs, 10) == []
+    history = History()
+    for name, end in [
+        ("old", "2026-01-01T00:00:01Z"),
+        ("newest", "2026-01-01T00:00:09Z"),
+        ("middle", "2026-01-01T00:00:05.5Z"),  # fractions sort by time, not as text
+        ("whole", "2026-01-01T00:00:05Z"),
+    ]:
+        history.ended("obj", run(name, end))
+    assert history.beyond("obj", 2) == ["old", "whole"]
+    assert history.beyond("obj", 0) == ["old", "whole", "middle", "newest"]
+    assert history.beyond("obj", 10) == []
+    assert history.beyond("other", 0) == []
+    history.forget("obj", "old")
+    assert history.beyond("obj", 2) == ["whole"]

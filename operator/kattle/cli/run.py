@@ -21,6 +21,8 @@ from kattle.cli.kube import (
     names_of,
     split_target,
 )
+from kattle.machine.names import owner_reference
+from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
 
 PLURAL = "processinstances"
 
@@ -77,13 +79,19 @@ def run(args: argparse.Namespace) -> int:
     if kind.lower() not in names_of(resource):
         kind_name = resource["spec"]["names"]["kind"]
         raise CommandError(f"{args.process} runs on {kind_name} objects, not {kind!r}")
+    obj = Kattle(api).object(resource, name, namespace)
+    # Labelled and owned as the operator's own runs are, so it need not write them itself.
     body = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ProcessInstance",
-        "metadata": {"generateName": f"{name[:200]}.{args.process.partition('.')[2]}-"},
+        "metadata": {
+            "generateName": f"{name[:200]}.{args.process.partition('.')[2]}-",
+            "labels": {TYPE_LABEL: type_name, RESOURCE_LABEL: name},
+            "ownerReferences": [owner_reference(obj)],
+        },
         "spec": {
             "process": args.process,
-            "resource": {"name": name},
+            "resource": {"name": name, "uid": obj["metadata"]["uid"]},
             "data": parse_data(args.data),
         },
     }

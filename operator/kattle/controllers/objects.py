@@ -40,6 +40,17 @@ class ObjectController:
         group, _, _ = str(body.get("apiVersion", "")).rpartition("/")
         return self.engine.catalog.resource_of_kind(group, str(body.get("kind", "")))
 
+    def remember(
+        self, body: dict[str, Any], definition: ResourceDefinition, *, deleted: bool
+    ) -> None:
+        """Keeps the newest body of each object for runs to start from (runner/cache.py)."""
+        kind = kind_of(definition)
+        meta = body["metadata"]
+        if deleted:
+            self.engine.objects.drop(kind, meta["name"], meta.get("namespace"))
+        else:
+            self.engine.objects.put(kind, body)
+
     async def on_event(self, body: Mapping[str, Any], event_type: str | None) -> None:
         definition = self.definition_of(body)
         if definition is None or event_type == "DELETED":

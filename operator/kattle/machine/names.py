@@ -8,6 +8,8 @@ first instead of starting a second run.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from typing import Any
 
 MAX_NAME = 253
 
@@ -23,3 +25,16 @@ def run_name(object_name: str, process: str, seed: str) -> str:
 def idempotency_key(run_uid: str, step: int, handler: str) -> str:
     """The same for every attempt of one handler step of one run, across restarts."""
     return f"{run_uid}/{step}/{handler}"
+
+
+def owner_reference(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """Runs are owned by their object, so they go when it goes (and never block it)."""
+    meta = obj["metadata"]
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": False,
+        "blockOwnerDeletion": False,
+    }

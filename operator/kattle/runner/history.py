@@ -1,45 +1,62 @@
-"""Prunes an object's ended runs beyond its type's history limit, oldest first.
+"""Which ended runs of an object to prune: beyond its type's history limit, oldest first.
 
 Runs are owned by their object, so they go when it goes; while it lives, the newest
 `historyLimit` ended runs are kept as its process log (Events expire within hours; these do
-not). Unfinished runs are never pruned.
+not). Unfinished runs are never pruned. The scheduler feeds this from the watch on runs, so
+pruning needs no list request. Pure data in, names out.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
-
-from kattle.api.processinstance import FINAL_PHASES
-from kattle.kube.client import KubeClient
-from kattle.kube.kinds import PROCESS_INSTANCES
 
 TYPE_LABEL = "kattle.dev/type"
 RESOURCE_LABEL = "kattle.dev/resource"
 
+SortKey = tuple[datetime, datetime, str]  # end time, creation time, name
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
-def runs_to_prune(runs: list[dict[str, Any]], limit: int) -> list[str]:
-    """Names of the ended runs past the newest `limit`, by end time then creation."""
-    ended = [r for r in runs if (r.get("status") or {}).get("phase") in FINAL_PHASES]
-    ended.sort(
-        key=lambda r: (
-            (r.get("status") or {}).get("endTime") or "",
-            r["metadata"].get("creationTimestamp") or "",
-            r["metadata"]["name"],
-        ),
-        reverse=True,
+
+def _time(value: str | None) -> datetime:
+    # Parsed, not compared as text: "…:00Z" and "…:00.5Z" sort wrongly as strings.
+    if not value:
+        return _NEVER
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return _NEVER
+
+
+def age_key(run: dict[str, Any]) -> SortKey:
+    """Older runs sort first: by end time, then creation, then name."""
+    return (
+        _time((run.get("status") or {}).get("endTime")),
+        _time(run["metadata"].get("creationTimestamp")),
+        run["metadata"]["name"],
     )
-    return [r["metadata"]["name"] for r in ended[limit:]]
 
 
-async def prune(
-    kube: KubeClient, *, namespace: str, type_name: str, object_name: str, limit: int
-) -> list[str]:
-    runs = await kube.list(
-        PROCESS_INSTANCES,
-        namespace,
-        label_selector=f"{TYPE_LABEL}={type_name},{RESOURCE_LABEL}={object_name}",
-    )
-    doomed = runs_to_prune(runs, limit)
-    for name in doomed:
-        await kube.delete(PROCESS_INSTANCES, name, namespace)
-    return doomed
+class History:
+    """The ended runs of each object, as the watch reports them."""
+
+    def __init__(self) -> None:
+        self._ended: dict[Any, dict[str, SortKey]] = {}
+
+    def ended(self, key: Any, run: dict[str, Any]) -> None:
+        self._ended.setdefault(key, {})[run["metadata"]["name"]] = age_key(run)
+
+    def forget(self, key: Any, name: str) -> None:
+        runs = self._ended.get(key)
+        if runs is not None:
+            runs.pop(name, None)
+            if not runs:
+                del self._ended[key]
+
+    def beyond(self, key: Any, limit: int) -> list[str]:
+        """The names past the newest `limit` ended runs, oldest first."""
+        runs = self._ended.get(key) or {}
+        if len(runs) <= limit:
+            return []
+        ordered = sorted(runs, key=lambda name: runs[name])
+        return ordered[: len(runs) - limit]

@@ -20,7 +20,7 @@ import asyncio
 import enum
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,8 +44,8 @@ from kattle.machine.admission import Verdict, current_state, decide
 from kattle.machine.backoff import retry_delay
 from kattle.machine.catalog import Catalog, Step
 from kattle.machine.merge import merge
-from kattle.machine.names import idempotency_key, run_name
-from kattle.runner import history
+from kattle.machine.names import idempotency_key, owner_reference, run_name
+from kattle.runner.cache import ObjectCache
 from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
 from kattle.webhooks.client import HandlerCallError, WebhookClient
 
@@ -76,6 +76,7 @@ class Engine:
     webhooks: WebhookClient
     catalog: Catalog
     events: EventRecorder
+    objects: ObjectCache = field(default_factory=ObjectCache)
 
 
 class LostObjectError(Exception):
@@ -107,6 +108,7 @@ class ProcessRun:
         self.kind: Kind | None = None
         self.obj_namespace: str | None = None
         self.obj: dict[str, Any] = {}
+        self._trust_cache = True
 
     # -- the flow -------------------------------------------------------------------------
 
@@ -134,25 +136,43 @@ class ProcessRun:
             )
         self.kind = kind_of(resource)
         self.obj_namespace = self.namespace if self.kind.namespaced else None
-        obj = await self.engine.kube.get_or_none(self.kind, self.resource_name, self.obj_namespace)
-        if obj is None or (self.resource_uid and obj["metadata"]["uid"] != self.resource_uid):
+        # The cached body is trusted for an admission only (a compare-and-set checks it);
+        # any other verdict is confirmed with a fresh read first.
+        cached = self.engine.objects.get(self.kind, self.resource_name, self.obj_namespace)
+        for obj in (cached, None) if cached is not None and self._trust_cache else (None,):
+            if obj is None:
+                obj = await self.engine.kube.get_or_none(
+                    self.kind, self.resource_name, self.obj_namespace
+                )
+                if obj is not None:
+                    self.engine.objects.put(self.kind, obj)
+            gone = obj is None or (
+                self.resource_uid is not None and obj["metadata"]["uid"] != self.resource_uid
+            )
+            if gone:
+                continue
+            assert obj is not None
+            status = obj.get("status") or {}
+            holder: str | None = status.get("activeRun") or None
+            alive = holder is not None and holder != self.name and await self._run_alive(holder)
+            decision = decide(
+                status=status,
+                run=self.name,
+                process=self.process_name,
+                spec=spec,
+                initial_state=resource.spec.initial_state,
+                holder_alive=alive,
+            )
+            if decision.verdict is Verdict.ADMIT:
+                break
+        self._trust_cache = False  # a retry after a lost race reads afresh
+        if gone or obj is None:
             return await self._end(
                 "Canceled",
                 "ResourceGone",
                 f"{resource.spec.names.kind} {self.resource_name} does not exist",
             )
         self.obj = obj
-        status = obj.get("status") or {}
-        holder: str | None = status.get("activeRun") or None
-        alive = holder is not None and holder != self.name and await self._run_alive(holder)
-        decision = decide(
-            status=status,
-            run=self.name,
-            process=self.process_name,
-            spec=spec,
-            initial_state=resource.spec.initial_state,
-            holder_alive=alive,
-        )
         if decision.verdict is Verdict.WAIT:
             await self._record(phase="Pending", message=decision.reason)
             return Result(Outcome.WAITING, holder)
@@ -196,6 +216,7 @@ class ProcessRun:
                 if error.conflict:
                     return None
                 raise
+            self.engine.objects.put(self.kind, self.obj)
             self._transition(field, from_state, spec.transitioning)
             self.engine.events.post(
                 self.obj,
@@ -436,7 +457,6 @@ class ProcessRun:
         self.record.next_attempt_time = None
         await self._record(phase=phase, message=message, force=True)
         await self._adopt()
-        await self._prune()
         return Result(Outcome.ENDED)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -536,6 +556,7 @@ class ProcessRun:
                 subresource="status",
                 patch_type="json",
             )
+            self.engine.objects.put(self.kind, self.obj)
         except ApiError as error:
             if error.status == 422 and "test" in error.message.lower():
                 current = await self.engine.kube.get_or_none(
@@ -595,19 +616,6 @@ class ProcessRun:
                 return
             raise
         self._written = wire
-
-    async def _prune(self) -> None:
-        type_name = self.process_name.partition(".")[0]
-        resource = self.engine.catalog.resources.get(type_name)
-        if resource is None or not self.obj:
-            return
-        await history.prune(
-            self.engine.kube,
-            namespace=self.namespace,
-            type_name=type_name,
-            object_name=self.resource_name,
-            limit=resource.spec.history_limit,
-        )
 
     async def _adopt(self) -> None:
         """A run a user created gets the labels and owner the operator's own runs have."""
@@ -677,18 +685,6 @@ def _set(key: str, value: Any) -> list[dict[str, Any]]:
 
 def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
-
-
-def owner_reference(obj: Mapping[str, Any]) -> dict[str, Any]:
-    meta = obj["metadata"]
-    return {
-        "apiVersion": obj["apiVersion"],
-        "kind": obj["kind"],
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": False,
-        "blockOwnerDeletion": False,
-    }
 
 
 def run_manifest(

@@ -20,6 +20,7 @@ from typing import Any
 from kattle.api.processinstance import FINAL_PHASES
 from kattle.kube.client import ApiError
 from kattle.kube.kinds import PROCESS_INSTANCES
+from kattle.runner.history import History
 from kattle.runner.run import Engine, Outcome, ProcessRun, abandon
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ class _Queue:
     current: str | None = None  # the run being driven now
     drive: asyncio.Task[Any] | None = None  # and its task
     unmarked: set[str] = field(default_factory=set)  # queued runs with no status yet
+    # The newest watch body of each run not driven yet: its first drive starts from it
+    # rather than reading it again. Later drives (after waiting) read afresh.
+    fresh: dict[str, dict[str, Any]] = field(default_factory=dict)
+    driven: set[str] = field(default_factory=set)
 
 
 class Scheduler:
@@ -63,15 +68,20 @@ class Scheduler:
         self._active = asyncio.Semaphore(max_active)
         self._on_run_ended = on_run_ended
         self._tasks: set[asyncio.Task[None]] = set()
+        self.history = History()
+        self._pruning: set[str] = set()
 
-    def submit(self, pi: Mapping[str, Any]) -> None:
+    def submit(self, pi: dict[str, Any]) -> None:
         """A run exists or changed; unfinished runs are queued for their object."""
         key = object_key_of_run(pi)
         name = pi["metadata"]["name"]
         if (pi.get("status") or {}).get("phase") in FINAL_PHASES:
             self.forget(pi)
+            self._record_ended(key, pi)
             return
         queue = self._queues.setdefault(key, _Queue())
+        if name not in queue.driven:
+            queue.fresh[name] = pi
         if name not in queue.runs and not (pi.get("status") or {}).get("phase"):
             if queue.current and queue.current != name:
                 self._background(self._mark_pending(key[0], name, queue.current))
@@ -86,11 +96,16 @@ class Scheduler:
 
     def forget(self, pi: Mapping[str, Any], *, deleted: bool = False) -> None:
         """A run ended or was deleted: it needs no worker. A deleted run stops at once."""
-        queue = self._queues.get(object_key_of_run(pi))
+        key = object_key_of_run(pi)
         name = pi["metadata"]["name"]
+        if deleted:
+            self.history.forget(key, name)
+        queue = self._queues.get(key)
         if queue is None:
             return
         queue.runs.pop(name, None)
+        queue.fresh.pop(name, None)
+        queue.driven.discard(name)
         queue.wake.set()
         if deleted and queue.current == name and queue.drive is not None:
             queue.drive.cancel()
@@ -127,7 +142,9 @@ class Scheduler:
                 queue.unmarked.clear()
                 try:
                     async with self._active:
-                        queue.drive = asyncio.create_task(self._drive(key[0], name))
+                        fresh = queue.fresh.pop(name, None)
+                        queue.driven.add(name)
+                        queue.drive = asyncio.create_task(self._drive(key[0], name, fresh))
                         try:
                             result = await queue.drive
                         except asyncio.CancelledError:
@@ -181,8 +198,31 @@ class Scheduler:
         except (ApiError, OSError) as error:
             logger.warning("could not mark %s pending: %s", name, error)
 
-    async def _drive(self, namespace: str, name: str) -> Any:
-        pi = await self.engine.kube.get_or_none(PROCESS_INSTANCES, name, namespace)
+    async def _drive(self, namespace: str, name: str, fresh: dict[str, Any] | None) -> Any:
+        pi = fresh or await self.engine.kube.get_or_none(PROCESS_INSTANCES, name, namespace)
         if pi is None:
             return None
         return await ProcessRun(self.engine, pi).drive()
+
+    # -- history --------------------------------------------------------------------------
+
+    def _record_ended(self, key: ObjectKey, pi: dict[str, Any]) -> None:
+        """Ended runs beyond the type's history limit are deleted, oldest first. The watch
+        tells which runs each object has, so no list request is needed."""
+        self.history.ended(key, pi)
+        resource = self.engine.catalog.resources.get(key[1])
+        if resource is None:
+            return
+        for name in self.history.beyond(key, resource.spec.history_limit):
+            if name not in self._pruning:
+                self._pruning.add(name)
+                self._background(self._prune(key, name))
+
+    async def _prune(self, key: ObjectKey, name: str) -> None:
+        try:
+            await self.engine.kube.delete(PROCESS_INSTANCES, name, key[0])
+            self.history.forget(key, name)
+        except (ApiError, OSError) as error:
+            logger.warning("could not prune run %s/%s: %s", key[0], name, error)
+        finally:
+            self._pruning.discard(name)

@@ -104,23 +104,28 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
     definition_handler("ProcessDefinition", "processdefinitions")
     definition_handler("ProcessHandler", "processhandlers")
 
+    # The raw watch event's object is a plain dict the operator may keep (Kopf's `body` is a
+    # live view): the scheduler and the object cache hold on to it without copying.
     @kopf.on.event(GROUP, VERSION, "processinstances", registry=registry, id="runs")
-    async def on_run(body: Mapping[str, Any], type: str | None, **_: Any) -> None:
+    async def on_run(event: Mapping[str, Any], type: str | None, **_: Any) -> None:
         scheduler = runtime().scheduler
+        raw: dict[str, Any] = event["object"]
         if type == "DELETED":
-            scheduler.forget(body, deleted=True)
-            scheduler.wake(object_key_of_run(body))
+            scheduler.forget(raw, deleted=True)
+            scheduler.wake(object_key_of_run(raw))
         else:
-            scheduler.submit(body)
+            scheduler.submit(raw)
 
     @kopf.on.event(category=GENERATED_CATEGORY, registry=registry, id="objects")
-    async def on_object(body: Mapping[str, Any], type: str | None, **_: Any) -> None:
+    async def on_object(event: Mapping[str, Any], type: str | None, **_: Any) -> None:
         current = runtime()
-        definition = current.objects.definition_of(body)
+        raw: dict[str, Any] = event["object"]
+        definition = current.objects.definition_of(raw)
         if definition is None:
             return
-        current.scheduler.wake(current.objects.key_of(body, definition))
-        await current.objects.on_event(body, type)
+        current.objects.remember(raw, definition, deleted=type == "DELETED")
+        current.scheduler.wake(current.objects.key_of(raw, definition))
+        await current.objects.on_event(raw, type)
 
     return registry
 

@@ -1,0 +1,52 @@
+"""The newest body seen of each orchestrated object: from watch events and our own writes.
+
+A run starts from here instead of reading the object again: the admission write is a
+compare-and-set on resourceVersion, so a stale body costs one lost race and a fresh read,
+never a wrong decision. Anything but an admission (wait, cancel, object gone) is confirmed
+against the API server before it is acted on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kattle.kube.client import Kind
+
+Key = tuple[str, str, str, str]  # group, plural, namespace ("" when cluster-scoped), name
+
+
+def _key(kind: Kind, name: str, namespace: str | None) -> Key:
+    return kind.group, kind.plural, namespace or "", name
+
+
+def _version(body: dict[str, Any]) -> int | None:
+    # resourceVersions are opaque by contract; etcd's are integers. Used only to keep the
+    # newer of two bodies, so a wrong guess costs a fresh read, nothing more.
+    try:
+        return int(body["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class ObjectCache:
+    def __init__(self) -> None:
+        self._bodies: dict[Key, dict[str, Any]] = {}
+
+    def get(self, kind: Kind, name: str, namespace: str | None) -> dict[str, Any] | None:
+        return self._bodies.get(_key(kind, name, namespace))
+
+    def put(self, kind: Kind, body: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        key = _key(kind, meta["name"], meta.get("namespace"))
+        known = self._bodies.get(key)
+        if known is not None:
+            old, new = _version(known), _version(body)
+            if old is not None and new is not None and new < old:
+                return
+        self._bodies[key] = body
+
+    def drop(self, kind: Kind, name: str, namespace: str | None) -> None:
+        self._bodies.pop(_key(kind, name, namespace), None)
+
+    def __len__(self) -> int:
+        return len(self._bodies)
