@@ -52,6 +52,16 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="runs driven at once; others queue (default: 200)",
     )
     parser.add_argument(
+        "--events",
+        choices=["all", "warnings"],
+        default="all",
+        help=(
+            "Events to post on objects: all (every transition; the default) or warnings "
+            "(failures, cancellations, held deletions, and what handlers ask for): two "
+            "fewer API writes per run, for large installations"
+        ),
+    )
+    parser.add_argument(
         "--service-override",
         action="append",
         default=[],
@@ -94,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     options = OperatorOptions(
         runs_namespace=args.runs_namespace,
         max_active_runs=args.max_active_runs,
+        transition_events=args.events == "all",
         service_overrides=parse_overrides([*env, *args.service_override]),
     )
     kopf.configure(

@@ -25,8 +25,11 @@ CLUSTER_SCOPED_EVENTS_NAMESPACE = "default"
 
 
 class EventRecorder:
-    def __init__(self, kube: KubeClient) -> None:
+    def __init__(self, kube: KubeClient, *, normal: bool = True) -> None:
         self.kube = kube
+        # Normal Events cost a write each (two per run); large installations may keep to
+        # warnings, which are always posted.
+        self.normal = normal
         # POD_ID is what the Helm chart sets (Kopf's peering reads it too).
         self.instance = os.environ.get("POD_ID") or socket.gethostname()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -39,8 +42,12 @@ class EventRecorder:
         *,
         type: Literal["Normal", "Warning"] = "Normal",
         action: str = "Process",
+        requested: bool = False,
     ) -> None:
-        """Posts in the background; the caller goes on at once."""
+        """Posts in the background; the caller goes on at once. Normal Events are skipped
+        when only warnings are wanted, unless a handler `requested` them."""
+        if type == "Normal" and not self.normal and not requested:
+            return
         task = asyncio.create_task(self._post(obj, reason, note, type, action))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -301,6 +301,7 @@ class ProcessRun:
                         request.reason,
                         f"{step.handler}: {request.message}",
                         type=request.type,
+                        requested=True,
                     )
             if error is None and reply is not None and reply.chain:
                 error = self._chain_problem(reply.chain, definition)

@@ -36,6 +36,7 @@ class OperatorOptions:
 
     runs_namespace: str = "default"
     max_active_runs: int = 200
+    transition_events: bool = True
     service_overrides: dict[str, str] = field(default_factory=dict)
 
 
@@ -72,7 +73,7 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
             kube=kube,
             webhooks=WebhookClient(service_overrides=options.service_overrides, kube=kube),
             catalog=Catalog(),
-            events=EventRecorder(kube),
+            events=EventRecorder(kube, normal=options.transition_events),
         )
         await definitions.load_all(engine)
         objects = ObjectController(engine, runs_namespace=options.runs_namespace)
