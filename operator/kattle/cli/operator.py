@@ -52,6 +52,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="runs driven at once; others queue (default: 200)",
     )
     parser.add_argument(
+        "--http-address",
+        metavar="HOST:PORT",
+        help=(
+            "serve /metrics, /healthz and /readyz here, e.g. 0.0.0.0:8080 (the Helm chart's "
+            "setting; default: off)"
+        ),
+    )
+    parser.add_argument(
         "--events",
         choices=["all", "warnings"],
         default="all",
@@ -105,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         runs_namespace=args.runs_namespace,
         max_active_runs=args.max_active_runs,
         transition_events=args.events == "all",
+        http_address=args.http_address,
         service_overrides=parse_overrides([*env, *args.service_override]),
     )
     kopf.configure(

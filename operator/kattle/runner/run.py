@@ -45,6 +45,7 @@ from kattle.machine.backoff import retry_delay
 from kattle.machine.catalog import Catalog, Step
 from kattle.machine.merge import merge
 from kattle.machine.names import idempotency_key, owner_reference, run_name
+from kattle.observability.metrics import Metrics
 from kattle.runner.cache import ObjectCache
 from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
 from kattle.webhooks.client import HandlerCallError, WebhookClient
@@ -77,6 +78,7 @@ class Engine:
     catalog: Catalog
     events: EventRecorder
     objects: ObjectCache = field(default_factory=ObjectCache)
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 class LostObjectError(Exception):
@@ -217,6 +219,7 @@ class ProcessRun:
                     return None
                 raise
             self.engine.objects.put(self.kind, self.obj)
+            self.engine.metrics.runs_started.labels(self.process_name).inc()
             self._transition(field, from_state, spec.transitioning)
             self.engine.events.post(
                 self.obj,
@@ -293,7 +296,13 @@ class ProcessRun:
                 error = reply.error
             except HandlerCallError as failure:
                 error, timeout = str(failure), failure.timeout
+                self.engine.metrics.handler_errors.labels(step.handler, failure.reason).inc()
             call.stop = now()
+            self.engine.metrics.handler_calls.labels(step.handler, step.phase).observe(
+                (call.stop - call.start).total_seconds()
+            )
+            if reply is not None and reply.error is not None:
+                self.engine.metrics.handler_errors.labels(step.handler, "error_reply").inc()
             if reply is not None:
                 for request in reply.events:
                     self.engine.events.post(
@@ -455,6 +464,11 @@ class ProcessRun:
     ) -> Result:
         self.record.exit_reason = reason
         self.record.end_time = end or now()
+        self.engine.metrics.runs_finished.labels(self.process_name, reason).inc()
+        if self.record.start_time is not None:
+            self.engine.metrics.run_duration.labels(self.process_name).observe(
+                (self.record.end_time - self.record.start_time).total_seconds()
+            )
         self.record.next_attempt_time = None
         await self._record(phase=phase, message=message, force=True)
         await self._adopt()
@@ -527,6 +541,8 @@ class ProcessRun:
         self.record.next_attempt_time = None
 
     def _transition(self, field: str, before: str, after: str) -> None:
+        type_name = self.process_name.partition(".")[0]
+        self.engine.metrics.transitions.labels(type_name, after).inc()
         self.record.transitions.append(
             Transition.model_validate({"field": field, "from": before, "to": after, "time": now()})
         )

@@ -69,6 +69,8 @@ class Scheduler:
         self._on_run_ended = on_run_ended
         self._tasks: set[asyncio.Task[None]] = set()
         self.history = History()
+        self.active = 0
+        engine.metrics.watch_scheduler(lambda: self.active, lambda: self.queued)
         self._pruning: set[str] = set()
 
     def submit(self, pi: dict[str, Any]) -> None:
@@ -142,6 +144,7 @@ class Scheduler:
                 queue.unmarked.clear()
                 try:
                     async with self._active:
+                        self.active += 1
                         fresh = queue.fresh.pop(name, None)
                         queue.driven.add(name)
                         queue.drive = asyncio.create_task(self._drive(key[0], name, fresh))
@@ -154,6 +157,7 @@ class Scheduler:
                             result = None  # the run was deleted while it ran
                         finally:
                             queue.drive = None
+                            self.active -= 1
                     errors = 0
                 except (ApiError, OSError, TimeoutError) as error:
                     # The API server is away or refused something unexpected: keep the run

@@ -28,11 +28,17 @@ MAX_TLS_CONTEXTS = 64
 
 
 class HandlerCallError(Exception):
-    """A call failed: the message says which handler, which URL and why."""
+    """A call failed: the message says which handler, which URL and why; `reason` says it
+    in one word, for metrics (timeout, unreachable, tls, http_status, invalid_reply,
+    too_large, configuration)."""
 
-    def __init__(self, message: str, *, timeout: bool = False) -> None:
+    def __init__(self, message: str, *, reason: str = "configuration") -> None:
         super().__init__(message)
-        self.timeout = timeout
+        self.reason = reason
+
+    @property
+    def timeout(self) -> bool:
+        return self.reason == "timeout"
 
 
 def webhook_url(spec: ProcessHandlerSpec, overrides: Mapping[str, str]) -> str:
@@ -178,20 +184,25 @@ class WebhookClient:
                     status = response.status
         except TimeoutError:
             raise HandlerCallError(
-                f"{where} did not answer within {seconds}s", timeout=True
+                f"{where} did not answer within {seconds}s", reason="timeout"
             ) from None
         except aiohttp.ClientConnectorCertificateError as error:
             raise UntrustedCertificateError(
                 f"{where}: its TLS certificate was not trusted ({trust.source}): "
-                f"{error.certificate_error}"
+                f"{error.certificate_error}",
+                reason="tls",
             ) from None
         except aiohttp.ClientConnectorError as error:
-            raise HandlerCallError(f"{where} could not be reached: {error.os_error}") from None
+            raise HandlerCallError(
+                f"{where} could not be reached: {error.os_error}", reason="unreachable"
+            ) from None
         except aiohttp.ClientError as error:
-            raise HandlerCallError(f"{where} failed: {error}") from None
+            raise HandlerCallError(f"{where} failed: {error}", reason="unreachable") from None
         if status >= 300:
             excerpt = raw[:300].decode(errors="replace").strip()
-            raise HandlerCallError(f"{where} answered HTTP {status}: {excerpt or '(no body)'}")
+            raise HandlerCallError(
+                f"{where} answered HTTP {status}: {excerpt or '(no body)'}", reason="http_status"
+            )
         if not raw.strip():
             return ProcessReply()
         try:
@@ -201,14 +212,17 @@ class WebhookClient:
                 f"{'.'.join(str(p) for p in e['loc']) or 'reply'}: {e['msg']}"
                 for e in error.errors()[:5]
             )
-            raise HandlerCallError(f"{where} sent an invalid reply: {problems}") from None
+            raise HandlerCallError(
+                f"{where} sent an invalid reply: {problems}", reason="invalid_reply"
+            ) from None
 
 
 async def _read_bounded(response: aiohttp.ClientResponse, where: str) -> bytes:
     declared = response.content_length
     if declared is not None and declared > MAX_REPLY_BYTES:
         raise HandlerCallError(
-            f"{where} sent a reply of {declared} bytes, over the limit of {MAX_REPLY_BYTES} bytes"
+            f"{where} sent a reply of {declared} bytes, over the limit of {MAX_REPLY_BYTES} bytes",
+            reason="too_large",
         )
     chunks = []
     size = 0
@@ -216,7 +230,8 @@ async def _read_bounded(response: aiohttp.ClientResponse, where: str) -> bytes:
         size += len(chunk)
         if size > MAX_REPLY_BYTES:
             raise HandlerCallError(
-                f"{where} sent a reply over the limit of {MAX_REPLY_BYTES} bytes"
+                f"{where} sent a reply over the limit of {MAX_REPLY_BYTES} bytes",
+                reason="too_large",
             )
         chunks.append(chunk)
     return b"".join(chunks)

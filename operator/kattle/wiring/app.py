@@ -23,6 +23,7 @@ from kattle.controllers.objects import ObjectController
 from kattle.kube.client import Credentials, KubeClient
 from kattle.kube.events import EventRecorder
 from kattle.machine.catalog import Catalog
+from kattle.observability.server import HealthServer
 from kattle.runner.run import Engine
 from kattle.runner.scheduler import Scheduler, object_key_of_run
 from kattle.webhooks.client import WebhookClient
@@ -37,6 +38,7 @@ class OperatorOptions:
     runs_namespace: str = "default"
     max_active_runs: int = 200
     transition_events: bool = True
+    http_address: str | None = None  # HOST:PORT of /metrics, /healthz and /readyz
     service_overrides: dict[str, str] = field(default_factory=dict)
 
 
@@ -47,6 +49,7 @@ class Runtime:
     engine: Engine
     scheduler: Scheduler
     objects: ObjectController
+    health: HealthServer | None
 
 
 def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
@@ -78,7 +81,20 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
         await definitions.load_all(engine)
         objects = ObjectController(engine, runs_namespace=options.runs_namespace)
         scheduler = Scheduler(engine, max_active=options.max_active_runs)
-        state["runtime"] = Runtime(engine, scheduler, objects)
+        catalog = engine.catalog
+        engine.metrics.watch_catalog(
+            lambda: {
+                "ResourceDefinition": len(catalog.resources),
+                "ProcessDefinition": len(catalog.processes),
+                "ProcessHandler": len(catalog.handlers),
+            }
+        )
+        health = None
+        if options.http_address:
+            health = HealthServer(engine.metrics)
+            await health.start(options.http_address)
+            health.ready.set()
+        state["runtime"] = Runtime(engine, scheduler, objects, health)
         logger.info(
             "kattle operator started: %d resource types, %d processes, %d handlers",
             len(engine.catalog.resources),
@@ -92,6 +108,8 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
         if current is None:
             return
         await current.scheduler.stop()
+        if current.health is not None:
+            await current.health.stop()
         await current.engine.events.flush()
         await current.engine.webhooks.close()
         await current.engine.kube.close()
