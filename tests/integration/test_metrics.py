@@ -5,6 +5,7 @@ An operator of its own serves a namespace of its own with `--http-address` on lo
 
 from __future__ import annotations
 
+import json
 import socket
 import urllib.request
 from collections.abc import Iterator
@@ -79,6 +80,7 @@ def test_metrics_move_while_runs_go_through(
         tmp_path / "operator.log",
         f"--namespace={NAMESPACE}",
         f"--http-address={base.removeprefix('http://')}",
+        "--log-format=json",
     ).start()
     try:
         assert _get(f"{base}/healthz") == (200, "ok")
@@ -113,3 +115,14 @@ def test_metrics_move_while_runs_go_through(
     assert moved("kattle_transitions_total", resource_type=world.type, to="fine") == 2
     assert _value(after, "kattle_runs_active") == 0
     assert _value(after, "kattle_catalog_definitions", kind="ProcessHandler") >= 2
+
+    # Structured logs: each line about a run names the run, its process and its object.
+    lines = [
+        json.loads(line) for line in operator.log.read_text().splitlines() if line.startswith("{")
+    ]
+    about_runs = [line for line in lines if line.get("kattle", {}).get("process") in (ok, bad)]
+    assert {line["kattle"]["object"] for line in about_runs} == {"a"}
+    assert any(line["message"].endswith("ended Succeeded (Done)") for line in about_runs)
+    failed = [line for line in about_runs if "ended Failed" in line["message"]]
+    assert failed[0]["severity"] == "warn"
+    assert failed[0]["kattle"]["run"].startswith(f"{NAMESPACE}/a.bad-")

@@ -9,6 +9,8 @@ that say why: never held silently, never let go without its process.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +26,9 @@ from kattle.runner.scheduler import ObjectKey
 
 logger = logging.getLogger(__name__)
 
+RETRY_BASE_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
+
 
 class ObjectController:
     def __init__(self, engine: Engine, *, runs_namespace: str) -> None:
@@ -31,6 +36,9 @@ class ObjectController:
         self.runs_namespace = runs_namespace
         # Runs this operator created; repeated events for the same object skip the create.
         self._created: set[str] = set()
+        # Objects whose last event failed on an API error: they are tried again, re-read.
+        self._retrying: set[tuple[str, str, str]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def key_of(self, body: Mapping[str, Any], definition: ResourceDefinition) -> ObjectKey:
         namespace = body["metadata"].get("namespace") or self.runs_namespace
@@ -52,6 +60,41 @@ class ObjectController:
             self.engine.objects.put(kind, body)
 
     async def on_event(self, body: Mapping[str, Any], event_type: str | None) -> None:
+        """Acts on an object's event. Kopf drops a failed event handler's event, so an API
+        error (the server busy, away, throttling) is retried here, from a fresh read, until
+        it goes through or the object is gone: no object is left without its create run."""
+        try:
+            await self._on_event(body, event_type)
+        except (ApiError, OSError, TimeoutError) as error:
+            definition = self.definition_of(body)
+            if definition is None:
+                return
+            meta = body["metadata"]
+            key = (definition.metadata.name or "", meta.get("namespace") or "", meta["name"])
+            logger.warning("object %s/%s: %s; trying again", key[1], key[2], error)
+            if key not in self._retrying:
+                self._retrying.add(key)
+                task = asyncio.create_task(self._retry(key, definition))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _retry(self, key: tuple[str, str, str], definition: ResourceDefinition) -> None:
+        kind = kind_of(definition)
+        _, namespace, name = key
+        try:
+            for attempt in itertools.count():
+                await asyncio.sleep(min(RETRY_BASE_SECONDS * 2**attempt, RETRY_MAX_SECONDS))
+                try:
+                    body = await self.engine.kube.get_or_none(kind, name, namespace or None)
+                    if body is not None:
+                        await self._on_event(body, "MODIFIED")
+                    return
+                except (ApiError, OSError, TimeoutError) as error:
+                    logger.warning("object %s/%s: %s; trying again", namespace, name, error)
+        finally:
+            self._retrying.discard(key)
+
+    async def _on_event(self, body: Mapping[str, Any], event_type: str | None) -> None:
         definition = self.definition_of(body)
         if definition is None or event_type == "DELETED":
             return

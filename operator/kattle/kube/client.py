@@ -144,7 +144,9 @@ class KubeClient:
             connector=aiohttp.TCPConnector(
                 ssl=credentials.ssl_context(), limit=pool_size, keepalive_timeout=60
             ),
-            timeout=aiohttp.ClientTimeout(total=60, connect=10),
+            # No total or pool-wait limit: under a burst, requests queue for a connection
+            # rather than fail. Connecting and each read are bounded.
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60),
         )
 
     async def close(self) -> None:

@@ -7,6 +7,7 @@ is the ProcessInstance. Posting one never blocks or fails a run: errors are logg
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -18,6 +19,8 @@ from kattle.kube.client import EVENTS, ApiError, KubeClient
 logger = logging.getLogger(__name__)
 CONTROLLER = "kattle.dev/operator"
 MAX_NOTE = 1024
+POSTERS = 4
+MAX_QUEUED = 10_000
 
 
 # The API server accepts Events on cluster-scoped objects in this namespace only.
@@ -32,7 +35,13 @@ class EventRecorder:
         self.normal = normal
         # POD_ID is what the Helm chart sets (Kopf's peering reads it too).
         self.instance = os.environ.get("POD_ID") or socket.gethostname()
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Events wait in a bounded queue for a few posters: a burst of thousands of runs
+        # must not take every API connection, nor hold memory without limit. When the
+        # queue is full, Events are dropped (counted in `dropped`): they are a courtesy,
+        # the ProcessInstance is the record.
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=MAX_QUEUED)
+        self._posters: list[asyncio.Task[None]] = []
+        self.dropped = 0
 
     def post(
         self,
@@ -48,16 +57,38 @@ class EventRecorder:
         when only warnings are wanted, unless a handler `requested` them."""
         if type == "Normal" and not self.normal and not requested:
             return
-        task = asyncio.create_task(self._post(obj, reason, note, type, action))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if not self._posters:
+            self._posters = [asyncio.create_task(self._poster()) for _ in range(POSTERS)]
+        try:
+            self._queue.put_nowait(self._event(obj, reason, note, type, action))
+        except asyncio.QueueFull:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                logger.warning(
+                    "%d Events dropped: more are waiting than %d", self.dropped, MAX_QUEUED
+                )
 
-    async def _post(
+    async def _poster(self) -> None:
+        while True:
+            body = await self._queue.get()
+            try:
+                await self.kube.create(EVENTS, body, body["metadata"]["namespace"])
+            except (TimeoutError, ApiError, OSError) as error:
+                logger.warning(
+                    "could not post event %s on %s: %s",
+                    body["reason"],
+                    body["regarding"].get("name"),
+                    error,
+                )
+            finally:
+                self._queue.task_done()
+
+    def _event(
         self, obj: dict[str, Any], reason: str, note: str, type: str, action: str
-    ) -> None:
+    ) -> dict[str, Any]:
         meta = obj.get("metadata", {})
         namespace = meta.get("namespace") or CLUSTER_SCOPED_EVENTS_NAMESPACE
-        body = {
+        return {
             "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
             "metadata": {"generateName": f"{meta.get('name', 'object')}-", "namespace": namespace},
@@ -77,11 +108,13 @@ class EventRecorder:
                 "resourceVersion": meta.get("resourceVersion"),
             },
         }
-        try:
-            await self.kube.create(EVENTS, body, namespace)
-        except (TimeoutError, ApiError, OSError) as error:
-            logger.warning("could not post event %s on %s: %s", reason, meta.get("name"), error)
 
-    async def flush(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def flush(self, within: float = 5.0) -> None:
+        """Posts what is queued (for at most `within` seconds), then stops the posters."""
+        if self._posters:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), within)
+        for poster in self._posters:
+            poster.cancel()
+        await asyncio.gather(*self._posters, return_exceptions=True)
+        self._posters = []

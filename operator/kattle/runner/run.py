@@ -111,6 +111,18 @@ class ProcessRun:
         self.obj_namespace: str | None = None
         self.obj: dict[str, Any] = {}
         self._trust_cache = True
+        # Every line about this run names it, its process and its object: JSON logs carry
+        # them as one field, `kattle` (LogRecord attributes such as `process` are taken).
+        self.log = logging.LoggerAdapter(
+            logger,
+            {
+                "kattle": {
+                    "run": f"{self.namespace}/{self.name}",
+                    "process": self.process_name,
+                    "object": self.resource_name,
+                }
+            },
+        )
 
     # -- the flow -------------------------------------------------------------------------
 
@@ -220,6 +232,13 @@ class ProcessRun:
                 raise
             self.engine.objects.put(self.kind, self.obj)
             self.engine.metrics.runs_started.labels(self.process_name).inc()
+            self.log.info(
+                "%s started on %s: %s -> %s",
+                self.name,
+                self.resource_name,
+                from_state,
+                spec.transitioning,
+            )
             self._transition(field, from_state, spec.transitioning)
             self.engine.events.post(
                 self.obj,
@@ -465,6 +484,14 @@ class ProcessRun:
         self.record.exit_reason = reason
         self.record.end_time = end or now()
         self.engine.metrics.runs_finished.labels(self.process_name, reason).inc()
+        self.log.log(
+            logging.INFO if phase == "Succeeded" else logging.WARNING,
+            "%s ended %s (%s)%s",
+            self.name,
+            phase,
+            reason,
+            f": {message}" if message else "",
+        )
         if self.record.start_time is not None:
             self.engine.metrics.run_duration.labels(self.process_name).observe(
                 (self.record.end_time - self.record.start_time).total_seconds()

@@ -159,13 +159,19 @@ class Scheduler:
                             queue.drive = None
                             self.active -= 1
                     errors = 0
-                except (ApiError, OSError, TimeoutError) as error:
-                    # The API server is away or refused something unexpected: keep the run
-                    # and try again; nothing is lost, the next try reads the state afresh.
+                except Exception as error:
+                    # The API server is away or refused something unexpected, or a bug: keep
+                    # the run and try again; nothing is lost, the next try reads afresh.
                     delay = ERROR_BACKOFF_SECONDS[min(errors, len(ERROR_BACKOFF_SECONDS) - 1)]
                     errors += 1
+                    expected = isinstance(error, ApiError | OSError | TimeoutError)
                     logger.warning(
-                        "run %s/%s: %s; trying again in %.1fs", key[0], name, error, delay
+                        "run %s/%s: %s; trying again in %.1fs",
+                        key[0],
+                        name,
+                        error,
+                        delay,
+                        exc_info=not expected,
                     )
                     await asyncio.sleep(delay)
                     continue
