@@ -31,9 +31,11 @@ generate: $(STAMP) ## regenerate crds/, docs/protocol/ and the chart's crds/ and
 	$(BIN)/kattle schemas --write docs/protocol
 	$(BIN)/python hack/generate_chart.py
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff, hadolint (Dockerfile), shellcheck (scripts)
 	$(BIN)/ruff check operator tests hack samples
 	$(BIN)/ruff format --check operator tests hack samples
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/shellcheck --external-sources --source-path=SCRIPTDIR hack/*.sh .ci/run
 
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy operator/kattle hack/controlplane.py hack/bench.py hack/generate_chart.py
