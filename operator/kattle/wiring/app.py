@@ -19,6 +19,7 @@ import kopf
 from kattle.api.common import GROUP, VERSION
 from kattle.api.generated import GENERATED_CATEGORY
 from kattle.controllers import definitions
+from kattle.controllers.diagrams import DiagramKeeper
 from kattle.controllers.objects import ObjectController
 from kattle.kube.client import Credentials, KubeClient
 from kattle.kube.events import EventRecorder
@@ -50,6 +51,7 @@ class Runtime:
     scheduler: Scheduler
     objects: ObjectController
     health: HealthServer | None
+    diagrams: DiagramKeeper
 
 
 def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
@@ -94,7 +96,9 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
             health = HealthServer(engine.metrics)
             await health.start(options.http_address)
             health.ready.set()
-        state["runtime"] = Runtime(engine, scheduler, objects, health)
+        diagrams = DiagramKeeper(engine)
+        diagrams.changed()
+        state["runtime"] = Runtime(engine, scheduler, objects, health, diagrams)
         logger.info(
             "kattle operator started: %d resource types, %d processes, %d handlers",
             len(engine.catalog.resources),
@@ -108,6 +112,7 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
         if current is None:
             return
         await current.scheduler.stop()
+        await current.diagrams.stop()
         if current.health is not None:
             await current.health.stop()
         await current.engine.events.flush()
@@ -117,7 +122,9 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
     def definition_handler(kind_name: str, plural: str) -> None:
         @kopf.on.event(GROUP, VERSION, plural, registry=registry, id=f"{plural}-event")
         async def on_definition(body: Mapping[str, Any], type: str | None, **_: Any) -> None:
-            await definitions.on_definition_event(runtime().engine, kind_name, body, type)
+            current = runtime()
+            await definitions.on_definition_event(current.engine, kind_name, body, type)
+            current.diagrams.changed()
 
     definition_handler("ResourceDefinition", "resourcedefinitions")
     definition_handler("ProcessDefinition", "processdefinitions")

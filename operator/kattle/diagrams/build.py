@@ -1,0 +1,145 @@
+"""Builds the DOT of one process, or of a resource type's whole state machine.
+
+States are nodes, processes are edges: into the transitioning state from each start state,
+then on to done (or, on failure, to the onError process). Nodes get short ids (`s0`, `s1`,
+...) in sorted order and carry the state as their label, so any state name, dots, dashes
+and unicode included, is safe and the output is the same bytes for the same definitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
+
+import pydot
+
+from kattle.api.processdefinition import ProcessDefinition
+from kattle.diagrams import style
+from kattle.machine.catalog import Catalog
+
+ANNOTATION = "kattle.dev/dot"
+_Element = TypeVar("_Element", pydot.Node, pydot.Edge)
+DEFAULT_FIELD = "state"
+
+StateKey = tuple[str, str]  # (status field, state)
+Edge = tuple[StateKey, StateKey, str, str]  # from, to, label, kind
+
+
+def logic_label(catalog: Catalog, process: str) -> str:
+    """Cattle's `process[pre=a;logic=b,c;post=d]`, or `process[no-op]` without handlers."""
+    phases: dict[str, list[str]] = {"pre": [], "handler": [], "post": []}
+    for step in catalog.plan(process):
+        phases[step.phase].append(step.handler)
+    parts = [
+        f"{title}={','.join(names)}"
+        for title, names in (
+            ("pre", phases["pre"]),
+            ("logic", phases["handler"]),
+            ("post", phases["post"]),
+        )
+        if names
+    ]
+    return f"{process}[{';'.join(parts) or 'no-op'}]"
+
+
+def _edges(catalog: Catalog, definition: ProcessDefinition) -> list[Edge]:
+    spec = definition.spec
+    name = definition.metadata.name or ""
+    field = spec.state_field
+    transitioning = (field, spec.transitioning)
+    label = logic_label(catalog, name)
+    edges: list[Edge] = [((field, start), transitioning, name, "in") for start in spec.start]
+    edges.append(
+        (transitioning, (field, spec.done), label, "logic" if "[no-op]" not in label else "noop")
+    )
+    on_error = catalog.processes.get(spec.on_error or "")
+    if on_error is not None:
+        target = (on_error.spec.state_field, on_error.spec.transitioning)
+        edges.append((transitioning, target, f"onError: {spec.on_error}", "error"))
+    return edges
+
+
+def _graph(
+    title: str,
+    edges: Iterable[Edge],
+    transitioning: set[StateKey],
+    initial: StateKey | None,
+    highlight: StateKey | None,
+) -> str:
+    graph = pydot.Dot(graph_type="digraph", graph_name="kattle", label=title, **style.GRAPH)
+    graph.set_node_defaults(**style.NODE)
+    graph.set_edge_defaults(**style.EDGE)
+    edges = sorted(set(edges))
+    states = sorted(
+        {e[0] for e in edges} | {e[1] for e in edges} | ({initial} if initial else set())
+    )
+    ids = {state: f"s{i}" for i, state in enumerate(states)}
+    if initial is not None:
+        graph.add_node(_with(pydot.Node("initial", label='""'), style.ENTRY))
+    for state in states:
+        attributes = dict(style.STATE)
+        if state in transitioning:
+            attributes.update(style.TRANSITIONING)
+        if state == initial:
+            attributes.update(style.INITIAL)
+        if state == highlight:
+            attributes.update(
+                style.HIGHLIGHT_TRANSITIONING if state in transitioning else style.HIGHLIGHT
+            )
+        field, value = state
+        label = value if field == DEFAULT_FIELD else f"{field}: {value}"
+        graph.add_node(_with(pydot.Node(ids[state], label=_quoted(label)), attributes))
+    if initial is not None:
+        graph.add_edge(pydot.Edge("initial", ids[initial]))
+    kinds = {
+        "in": style.TO_TRANSITIONING,
+        "logic": style.TO_DONE_WITH_LOGIC,
+        "noop": style.TO_DONE,
+        "error": style.ON_ERROR,
+    }
+    for source, target, label, kind in edges:
+        edge = pydot.Edge(ids[source], ids[target], label=_quoted(label))
+        graph.add_edge(_with(edge, kinds[kind]))
+    return str(graph.to_string())
+
+
+def _with(element: _Element, attributes: Mapping[str, str]) -> _Element:
+    for key, value in attributes.items():
+        element.set(key, value)
+    return element
+
+
+def _quoted(text: str) -> str:
+    # DOT strings: quotes and backslashes escaped, so any name stays one label.
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def process_diagram(catalog: Catalog, process: str) -> str:
+    """One process: its start states, transitioning and done states, its handlers in order
+    on the edge to done, and the onError process it hands over to."""
+    definition = catalog.processes[process]
+    spec = definition.spec
+    edges = _edges(catalog, definition)
+    transitioning = {(spec.state_field, spec.transitioning)}
+    on_error = catalog.processes.get(spec.on_error or "")
+    if on_error is not None:
+        edges += [e for e in _edges(catalog, on_error) if e[3] != "in" and e[3] != "error"]
+        transitioning.add((on_error.spec.state_field, on_error.spec.transitioning))
+    title = f"{process} ({spec.trigger})"
+    return _graph(title, edges, transitioning, None, None)
+
+
+def resource_diagram(catalog: Catalog, resource_type: str, *, highlight: str | None = None) -> str:
+    """A resource type's state machine: every process of the type, its initial state marked,
+    and optionally one state (an object's current one) highlighted."""
+    processes = catalog.processes_of(resource_type)
+    edges: list[Edge] = []
+    transitioning: set[StateKey] = set()
+    for definition in processes:
+        edges += _edges(catalog, definition)
+        transitioning.add((definition.spec.state_field, definition.spec.transitioning))
+    resource = catalog.resources.get(resource_type)
+    initial = (DEFAULT_FIELD, resource.spec.initial_state) if resource is not None else None
+    title = resource.spec.names.kind if resource is not None else resource_type
+    marked = (DEFAULT_FIELD, highlight) if highlight is not None else None
+    return _graph(title, edges, transitioning, initial, marked)
