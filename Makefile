@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help setup binaries generate lint typecheck unit integration test demo bench clean
+.PHONY: help setup graphviz binaries generate diagrams lint typecheck unit integration test demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,7 +21,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-setup: $(STAMP) binaries ## create .venv and build the control-plane binaries (first time: minutes)
+setup: $(STAMP) binaries graphviz ## create .venv and build the control-plane binaries (first time: minutes)
+
+graphviz: ## Graphviz's dot, to draw diagrams (installed with apt-get when missing and possible)
+	@command -v dot >/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -q graphviz >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q graphviz >/dev/null; }; \
+	  else echo "note: Graphviz's dot is missing; tests that draw diagrams will be skipped" >&2; fi; }
 
 binaries: ## build kube-apiserver, kubectl, etcd, helm from Go modules into ~/.cache/kattle
 	@hack/binaries.sh ensure >/dev/null
@@ -30,6 +37,15 @@ generate: $(STAMP) ## regenerate crds/, docs/protocol/ and the chart's crds/ and
 	$(BIN)/kattle crds --write crds
 	$(BIN)/kattle schemas --write docs/protocol
 	$(BIN)/python hack/generate_chart.py
+
+DIAGRAM_SOURCES := -f samples/instance.yaml -f samples/handlers.yaml
+diagrams: $(STAMP) graphviz ## draw docs/diagrams/ from the samples with `kattle dot`
+	for target in rd/instance pd/instance.start; do \
+	  name=$${target#*/}; \
+	  for format in dot svg png; do \
+	    $(BIN)/kattle dot $$target $(DIAGRAM_SOURCES) -o $$format --to docs/diagrams/$$name.$$format; \
+	  done; \
+	done
 
 lint: $(STAMP) ## ruff, hadolint (Dockerfile), shellcheck (scripts)
 	$(BIN)/ruff check operator tests hack samples

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pydot
@@ -65,3 +69,51 @@ def test_diagrams_follow_processes_and_handlers_and_rest_when_nothing_changes(
         _definition(world, "processdefinitions", go)["metadata"]["resourceVersion"],
         _definition(world, "resourcedefinitions", world.type)["metadata"]["resourceVersion"],
     ]
+
+
+def test_kattle_dot_prints_and_draws_diagrams(
+    world: World, kubeconfig: Path, tmp_path: Path
+) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    wait_for("the process diagram", lambda: _dot(world, "processdefinitions", go))
+    world.create("a")
+    world.wait_state("a", "requested")
+
+    def kattle(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [
+                str(Path(sys.executable).parent / "kattle"),
+                "dot",
+                *args,
+                f"--kubeconfig={kubeconfig}",
+            ],
+            capture_output=True,
+            check=False,
+        )
+
+    printed = kattle(f"pd/{go}")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.decode() == _dot(world, "processdefinitions", go)
+
+    highlighted = kattle(f"{world.kind}/a", "-n", world.namespace)
+    assert highlighted.returncode == 0, highlighted.stderr
+    [graph] = pydot.graph_from_dot_data(highlighted.stdout.decode()) or [None]
+    assert graph is not None
+    marked = [n.get("label") for n in graph.get_nodes() if n.get("penwidth")]
+    assert marked == ['"requested"']
+
+    if shutil.which("dot"):
+        png = tmp_path / "type.png"
+        drawn = kattle(f"rd/{world.type}", "-o", "png", "--to", str(png))
+        assert drawn.returncode == 0, drawn.stderr
+        assert png.read_bytes().startswith(b"\x89PNG")
+        svg = kattle(f"{world.plural}/a", "-n", world.namespace, "-o", "svg")
+        assert b"<svg" in svg.stdout
+
+    missing = kattle("rd/no-such-type")
+    assert missing.returncode == 1
+    assert (
+        missing.stderr.decode().strip()
+        == "kattle dot: resourcedefinitions 'no-such-type' not found"
+    )

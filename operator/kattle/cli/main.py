@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from kattle.api import crds, schemas
+from kattle.cli import dot as dot_command
 from kattle.cli import history as history_command
 from kattle.cli import operator as operator_command
 from kattle.cli import run as run_command
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     operator_command.add_parser(commands)
     run_command.add_parser(commands)
     history_command.add_parsers(commands)
+    dot_command.add_parser(commands)
     return parser
 
 
