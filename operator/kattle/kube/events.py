@@ -19,7 +19,7 @@ from kattle.kube.client import EVENTS, ApiError, KubeClient
 logger = logging.getLogger(__name__)
 CONTROLLER = "kattle.dev/operator"
 MAX_NOTE = 1024
-POSTERS = 4
+POSTERS = 8
 MAX_QUEUED = 10_000
 
 

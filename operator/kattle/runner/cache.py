@@ -28,6 +28,15 @@ def _version(body: dict[str, Any]) -> int | None:
         return None
 
 
+def slim(body: dict[str, Any]) -> dict[str, Any]:
+    """The body without `managedFields`: server-side apply's bookkeeping is often most of an
+    object's size, and nothing here reads it. Thousands of cached objects add up."""
+    meta = body.get("metadata") or {}
+    if "managedFields" not in meta:
+        return body
+    return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
 class ObjectCache:
     def __init__(self) -> None:
         self._bodies: dict[Key, dict[str, Any]] = {}
@@ -36,6 +45,7 @@ class ObjectCache:
         return self._bodies.get(_key(kind, name, namespace))
 
     def put(self, kind: Kind, body: dict[str, Any]) -> None:
+        body = slim(body)
         meta = body["metadata"]
         key = _key(kind, meta["name"], meta.get("namespace"))
         known = self._bodies.get(key)

@@ -20,6 +20,7 @@ from typing import Any
 from kattle.api.processinstance import FINAL_PHASES
 from kattle.kube.client import ApiError
 from kattle.kube.kinds import PROCESS_INSTANCES
+from kattle.runner.cache import slim
 from kattle.runner.history import History
 from kattle.runner.run import Engine, Outcome, ProcessRun, abandon
 
@@ -83,7 +84,7 @@ class Scheduler:
             return
         queue = self._queues.setdefault(key, _Queue())
         if name not in queue.driven:
-            queue.fresh[name] = pi
+            queue.fresh[name] = slim(pi)
         if name not in queue.runs and not (pi.get("status") or {}).get("phase"):
             if queue.current and queue.current != name:
                 self._background(self._mark_pending(key[0], name, queue.current))
