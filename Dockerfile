@@ -21,9 +21,11 @@ COPY samples/handlers/app.py /opt/kattle/samples/handlers/app.py
 # -- run: the venv and the samples only, no compilers, no pip cache ---------------------------
 FROM ${PYTHON_IMAGE}
 ARG VERSION=0.1.0
+# Where the sources are, for the image's label: pass --build-arg SOURCE=<repository URL>.
+ARG SOURCE=""
 LABEL org.opencontainers.image.title="kattle" \
       org.opencontainers.image.description="Rancher Cattle's orchestration model on Kubernetes: resources move through processes run by handler webhooks." \
-      org.opencontainers.image.source="https://github.com/kattle/kattle" \
+      org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}"
 COPY --from=build /opt/kattle /opt/kattle

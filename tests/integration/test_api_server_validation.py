@@ -198,6 +198,11 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
         ["spec.clientConfig.url", "must start with https://"],
     ),
     (
+        "url with credentials",
+        _ph({"url": "https://user:secret@h.example.com/hook"}),
+        ["spec.clientConfig.url", "should match"],
+    ),
+    (
         "url with a query",
         _ph({"url": "https://h.example.com/hook?x=1"}),
         ["spec.clientConfig.url", "should match"],

@@ -120,10 +120,11 @@ class WebhookClientConfig(KattleModel):
     url: str | None = Field(
         default=None,
         max_length=2048,
-        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        pattern=r"^https?://[^/?#\s@]+(/[^?#\s]*)?$",
         description=(
             "The webhook's URL, `https://host[:port]/path`, for handlers outside the "
-            "cluster. No query or fragment."
+            "cluster. No query, fragment or credentials (`user:password@`): URLs appear in "
+            "messages, logs and Events; use bearerTokenSecretRef."
         ),
     )
     service: ServiceReference | None = Field(
