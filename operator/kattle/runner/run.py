@@ -48,6 +48,7 @@ from kattle.machine.names import idempotency_key, owner_reference, run_name
 from kattle.observability.metrics import Metrics
 from kattle.runner.cache import ObjectCache
 from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
+from kattle.runner.slots import RunSlots
 from kattle.webhooks.client import HandlerCallError, WebhookClient
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ FINALIZER = "kattle.dev/processes"
 # A run naming a process the operator has not heard of yet waits this long for its
 # definition: a ProcessDefinition and a ProcessInstance applied together race.
 DEFINITION_GRACE_SECONDS = 5.0
+DEFAULT_ACTIVE_RUNS = 200
 
 
 class Outcome(enum.Enum):
@@ -79,6 +81,7 @@ class Engine:
     events: EventRecorder
     objects: ObjectCache = field(default_factory=ObjectCache)
     metrics: Metrics = field(default_factory=Metrics)
+    slots: RunSlots = field(default_factory=lambda: RunSlots(DEFAULT_ACTIVE_RUNS))
 
 
 class LostObjectError(Exception):
@@ -546,7 +549,8 @@ class ProcessRun:
         if self.record.phase == "Retrying" and self.record.next_attempt_time:
             remaining = (self.record.next_attempt_time - now()).total_seconds()
             if remaining > 0:
-                await asyncio.sleep(remaining)
+                async with self.engine.slots.lent():
+                    await asyncio.sleep(remaining)
 
     async def _retry_later(self, delay: float, message: str, *, error: bool) -> None:
         self.record.attempts += 1
@@ -564,7 +568,8 @@ class ProcessRun:
                 self.obj, "HandlerFailed", f"{message}; retrying in {delay:.1f}s", type="Warning"
             )
         await self._record(phase="Retrying", message=message)
-        await asyncio.sleep(delay)
+        async with self.engine.slots.lent():
+            await asyncio.sleep(delay)
         self.record.next_attempt_time = None
 
     def _transition(self, field: str, before: str, after: str) -> None:

@@ -23,6 +23,7 @@ from kattle.kube.kinds import PROCESS_INSTANCES
 from kattle.runner.cache import slim
 from kattle.runner.history import History
 from kattle.runner.run import Engine, Outcome, ProcessRun, abandon
+from kattle.runner.slots import RunSlots
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +67,11 @@ class Scheduler:
     ) -> None:
         self.engine = engine
         self._queues: dict[ObjectKey, _Queue] = {}
-        self._active = asyncio.Semaphore(max_active)
+        engine.slots = RunSlots(max_active)
         self._on_run_ended = on_run_ended
         self._tasks: set[asyncio.Task[None]] = set()
         self.history = History()
-        self.active = 0
-        engine.metrics.watch_scheduler(lambda: self.active, lambda: self.queued)
+        engine.metrics.watch_scheduler(lambda: engine.slots.active, lambda: self.queued)
         self._pruning: set[str] = set()
 
     def submit(self, pi: dict[str, Any]) -> None:
@@ -144,8 +144,7 @@ class Scheduler:
                     self._background(self._mark_pending(key[0], other, name))
                 queue.unmarked.clear()
                 try:
-                    async with self._active:
-                        self.active += 1
+                    async with self.engine.slots.held():
                         fresh = queue.fresh.pop(name, None)
                         queue.driven.add(name)
                         queue.drive = asyncio.create_task(self._drive(key[0], name, fresh))
@@ -158,7 +157,6 @@ class Scheduler:
                             result = None  # the run was deleted while it ran
                         finally:
                             queue.drive = None
-                            self.active -= 1
                     errors = 0
                 except Exception as error:
                     # The API server is away or refused something unexpected, or a bug: keep
