@@ -184,6 +184,9 @@ def operator(kubeconfig: Path, log: Path, concurrency: int) -> Iterator[subproce
     profile = os.environ.get("KATTLE_BENCH_PROFILE")
     if profile:  # where the operator's time goes: cProfile output for pstats or snakeviz
         kattle = [sys.executable, "-m", "cProfile", "-o", profile, kattle[0]]
+    memory = os.environ.get("KATTLE_BENCH_TRACEMALLOC")
+    if memory:  # where the operator's memory goes: the top allocation sites at exit
+        kattle = [sys.executable, "-c", TRACEMALLOC_WRAPPER, memory]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
@@ -214,6 +217,21 @@ async def bounded(concurrency: int, jobs: list[Any]) -> list[Any]:
             return await job
 
     return await asyncio.gather(*(one(j) for j in jobs))
+
+
+TRACEMALLOC_WRAPPER = """
+import atexit, sys, tracemalloc
+tracemalloc.start(3)
+out = sys.argv.pop(1)
+def dump():
+    stats = tracemalloc.take_snapshot().statistics("lineno")
+    with open(out, "w") as f:
+        f.writelines(f"{s}\\n" for s in stats[:40])
+atexit.register(dump)
+sys.argv[0] = "kattle"
+from kattle.cli.main import main
+sys.exit(main())
+"""
 
 
 # -- the definitions under test -------------------------------------------------------------

@@ -14,19 +14,15 @@ import pytest
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
 from tests.support.operator import OperatorProcess
-from tests.support.world import TEST_GROUP, World, wait_for
+from tests.support.world import World, event_reasons, wait_for, world_in
 
 NAMESPACE = "kattle-warnings"
 
 
 @pytest.fixture
 def quiet_world(api_client: Any, operator: Any, kubectl: Kubectl) -> Iterator[World]:
-    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-    created = World(api_client, NAMESPACE)
-    try:
-        yield created
-    finally:
-        created.cleanup()
+    with world_in(api_client, kubectl, NAMESPACE) as world:
+        yield world
 
 
 def test_warnings_only_skips_transition_events_but_keeps_warnings_and_requests(
@@ -58,14 +54,10 @@ def test_warnings_only_skips_transition_events_but_keeps_warnings_and_requests(
         assert world.wait_run(world.run(ok, "a"))["phase"] == "Succeeded"
         assert world.wait_run(world.run(bad, "a"))["phase"] == "Failed"
 
-        def reasons() -> set[str]:
-            table = kubectl.run(
-                "events", "-n", NAMESPACE, "--for", f"{world.plural}.{TEST_GROUP}/a"
-            ).stdout
-            # Columns: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE.
-            return {line.split()[2] for line in table.splitlines()[1:] if line.strip()}
-
-        seen = wait_for("the warning", lambda: "ProcessFailed" in (r := reasons()) and r)
+        seen = wait_for(
+            "the warning",
+            lambda: "ProcessFailed" in (r := event_reasons(kubectl, world, "a")) and r,
+        )
         assert "AskedFor" in seen
         assert not {"Transitioning", "Done"} & seen, seen
     finally:

@@ -13,19 +13,15 @@ import pytest
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
 from tests.support.operator import OperatorProcess
-from tests.support.world import World, wait_for
+from tests.support.world import World, wait_for, world_in
 
 NAMESPACE = "kattle-fairness"
 
 
 @pytest.fixture
 def fair_world(api_client: Any, operator: Any, kubectl: Kubectl) -> Iterator[World]:
-    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-    created = World(api_client, NAMESPACE)
-    try:
-        yield created
-    finally:
-        created.cleanup()
+    with world_in(api_client, kubectl, NAMESPACE) as world:
+        yield world
 
 
 def test_a_run_in_backoff_does_not_hold_up_other_objects(

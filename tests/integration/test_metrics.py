@@ -18,19 +18,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
 from tests.support.operator import OperatorProcess
-from tests.support.world import World
+from tests.support.world import World, world_in
 
 NAMESPACE = "kattle-metrics"
 
 
 @pytest.fixture
 def metrics_world(api_client: Any, operator: Any, kubectl: Kubectl) -> Iterator[World]:
-    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-    created = World(api_client, NAMESPACE)
-    try:
-        yield created
-    finally:
-        created.cleanup()
+    with world_in(api_client, kubectl, NAMESPACE) as world:
+        yield world
 
 
 def _free_port() -> int:

@@ -13,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
-from tests.support.world import TEST_GROUP, World, wait_for
+from tests.support.world import TEST_GROUP, World, event_reasons, event_table, wait_for
 
 
 def _lifecycle(world: World) -> str:
@@ -77,16 +77,7 @@ def test_a_deletion_no_delete_process_allows_is_held_and_says_why(
     assert held["reason"] == "NoDeleteProcess"
     assert "no delete process starts from state 'running'" in held["message"]
     assert f"{world.type}.remove starts from stopped, requested" in held["message"]
-    events = wait_for(
-        "a DeletionHeld event",
-        lambda: (
-            "DeletionHeld"
-            in kubectl.run(
-                "events", "-n", world.namespace, "--for", f"{world.plural}.{TEST_GROUP}/a"
-            ).stdout
-        ),
-    )
-    assert events
+    wait_for("a DeletionHeld event", lambda: "DeletionHeld" in event_reasons(kubectl, world, "a"))
     # Moving the object to a state the delete process starts from lets the deletion go on.
     # (Not waiting on the run itself: once the object goes, its runs are garbage-collected.)
     world.run(f"{world.type}.stop", "a")
@@ -98,14 +89,9 @@ def test_transitions_emit_events(world: World, kubectl: Kubectl) -> None:
     world.create("a")
     world.wait_state("a", "stopped")
 
-    def events() -> str:
-        return kubectl.run(
-            "events", "-n", world.namespace, "--for", f"{world.plural}.{TEST_GROUP}/a"
-        ).stdout
-
     text = wait_for(
         "Transitioning and Done events",
-        lambda: "Done" in (e := events()) and "Transitioning" in e and e,
+        lambda: "Done" in (e := event_table(kubectl, world, "a")) and "Transitioning" in e and e,
     )
     assert f"{world.type}.create: requested -> creating" in text
     assert f"{world.type}.create: creating -> stopped" in text
@@ -134,12 +120,9 @@ def test_a_reply_can_post_events_on_the_object(
     world.wait_state("a", "requested")
     assert world.wait_run(world.run(go, "a"))["phase"] == "Succeeded"
 
-    def events() -> str:
-        return kubectl.run(
-            "events", "-n", world.namespace, "--for", f"{world.plural}.{TEST_GROUP}/a"
-        ).stdout
-
-    text = wait_for("the handler's events", lambda: "ImageOld" in (e := events()) and e)
+    text = wait_for(
+        "the handler's events", lambda: "ImageOld" in (e := event_table(kubectl, world, "a")) and e
+    )
     # Columns: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE.
     lines = {line.split()[2]: line for line in text.splitlines()[1:] if line.strip()}
     assert "Normal" in lines["QuotaChecked"]

@@ -17,19 +17,15 @@ import pytest
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
 from tests.support.operator import OperatorProcess
-from tests.support.world import World, wait_for
+from tests.support.world import World, wait_for, world_in
 
 NAMESPACE = "kattle-resume"
 
 
 @pytest.fixture
 def resume_world(api_client: Any, operator: Any, kubectl: Kubectl) -> Iterator[World]:
-    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-    created = World(api_client, NAMESPACE)
-    try:
-        yield created
-    finally:
-        created.cleanup()
+    with world_in(api_client, kubectl, NAMESPACE) as world:
+        yield world
 
 
 @pytest.mark.parametrize("kill_in", ["pre", "main", "post"])

@@ -16,27 +16,20 @@ import pytest
 from tests.support.handlers import HandlerServer
 from tests.support.kube import Kubectl
 from tests.support.operator import OperatorProcess
-from tests.support.world import World
+from tests.support.world import World, world_in
 
 SHARDS = ("kattle-shard-a", "kattle-shard-b")
 
 
 @pytest.fixture
 def shard_worlds(api_client: Any, operator: Any, kubectl: Kubectl) -> Iterator[list[World]]:
-    worlds = []
-    for namespace in SHARDS:
-        kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-        worlds.append(World(api_client, namespace))
-    # One type for both shards: the second world uses the first one's definitions.
-    worlds[1].type, worlds[1].kind, worlds[1].plural = (
-        worlds[0].type,
-        worlds[0].kind,
-        worlds[0].plural,
-    )
-    try:
-        yield worlds
-    finally:
-        worlds[0].cleanup()
+    with (
+        world_in(api_client, kubectl, SHARDS[0]) as a,
+        world_in(api_client, kubectl, SHARDS[1]) as b,
+    ):
+        # One type for both shards: the second world uses the first one's definitions.
+        b.type, b.kind, b.plural = a.type, a.kind, a.plural
+        yield [a, b]
 
 
 def _runs_in_log(log: Path) -> set[str]:

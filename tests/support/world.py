@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+from tests.support.kube import Kubectl
 
 GROUP = "kattle.dev"
 VERSION = "v1alpha1"
@@ -219,3 +221,26 @@ class World:
         for name in self.handlers:
             with contextlib.suppress(ApiException):
                 self.custom.delete_cluster_custom_object(GROUP, VERSION, "processhandlers", name)
+
+
+@contextlib.contextmanager
+def world_in(api_client: Any, kubectl: Kubectl, namespace: str) -> Iterator[World]:
+    """A World in a namespace of its own, for tests that run an operator of their own."""
+    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    created = World(api_client, namespace)
+    try:
+        yield created
+    finally:
+        created.cleanup()
+
+
+def event_table(kubectl: Kubectl, world: World, name: str) -> str:
+    """`kubectl events` for one object, as a user would read them."""
+    target = f"{world.plural}.{TEST_GROUP}/{name}"
+    return kubectl.run("events", "-n", world.namespace, "--for", target).stdout
+
+
+def event_reasons(kubectl: Kubectl, world: World, name: str) -> set[str]:
+    # Columns: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE.
+    lines = event_table(kubectl, world, name).splitlines()[1:]
+    return {line.split()[2] for line in lines if line.strip()}

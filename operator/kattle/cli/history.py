@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kattle.cli.kube import CommandError, Kattle, add_connection_flags, api_client, split_target
-from kattle.cli.output import add_output_flag, age, between, document, parse_time, table
+from kattle.cli.output import add_output_flag, age, between, document, table
+from kattle.machine.times import parse_time
 from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
 
 RUN_NAMES = {"pi", "processinstance", "processinstances"}

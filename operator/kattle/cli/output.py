@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from kattle.machine.times import parse_time
+
 
 def add_output_flag(parser: argparse.ArgumentParser, *choices: str) -> None:
     parser.add_argument(
@@ -39,15 +41,6 @@ def document(value: Any, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(value, indent=4) + "\n"
     return yaml.safe_dump(value, sort_keys=False, default_flow_style=False)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def human_duration(seconds: float) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from kattle.machine.times import parse_time
+
 TYPE_LABEL = "kattle.dev/type"
 RESOURCE_LABEL = "kattle.dev/resource"
 
@@ -18,21 +20,11 @@ SortKey = tuple[datetime, datetime, str]  # end time, creation time, name
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
-def _time(value: str | None) -> datetime:
-    # Parsed, not compared as text: "…:00Z" and "…:00.5Z" sort wrongly as strings.
-    if not value:
-        return _NEVER
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return _NEVER
-
-
 def age_key(run: dict[str, Any]) -> SortKey:
     """Older runs sort first: by end time, then creation, then name."""
     return (
-        _time((run.get("status") or {}).get("endTime")),
-        _time(run["metadata"].get("creationTimestamp")),
+        parse_time((run.get("status") or {}).get("endTime")) or _NEVER,
+        parse_time(run["metadata"].get("creationTimestamp")) or _NEVER,
         run["metadata"]["name"],
     )
 

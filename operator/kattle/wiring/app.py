@@ -30,6 +30,7 @@ from kattle.runner.scheduler import Scheduler, object_key_of_run
 from kattle.webhooks.client import WebhookClient
 
 logger = logging.getLogger("kattle")
+WORKER_LIMIT = 256
 
 
 @dataclass
@@ -70,6 +71,9 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
     async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         settings.posting.level = logging.WARNING
         settings.watching.server_timeout = 300
+        # Kopf gives each object with pending events a worker; a burst of thousands of new
+        # objects would otherwise mean thousands of workers at once, each holding a body.
+        settings.queueing.worker_limit = WORKER_LIMIT
         info = login(settings=settings, **kwargs)
         if info is None:
             raise kopf.PermanentError("no kubeconfig and no in-cluster service account found")
