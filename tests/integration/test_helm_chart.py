@@ -248,6 +248,24 @@ def _run(admin: Kubectl, process: str, target: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _create_run(admin: Kubectl, process: str, name: str) -> None:
+    manifest = {
+        "apiVersion": "kattle.dev/v1alpha1",
+        "kind": "ProcessInstance",
+        "metadata": {"generateName": f"{name}-", "namespace": "default"},
+        "spec": {"process": process, "resource": {"name": name}},
+    }
+    created = admin.run("create", "-o", "name", "-f", "-", stdin=yaml.safe_dump(manifest))
+    admin.run(
+        "wait",
+        "--for=jsonpath={.status.phase}=Succeeded",
+        "--timeout=60s",
+        created.stdout.strip(),
+        "-n",
+        "default",
+    )
+
+
 def _probe_type(admin: Kubectl, tls: HandlerServer, ca: Path) -> None:
     """A type beyond the samples: https with a CA from a ConfigMap, deletionPolicy Delete,
     a history limit that prunes runs."""
@@ -358,8 +376,9 @@ def test_the_operator_runs_the_instance_lifecycle_under_the_charts_rbac_and_need
         admin.run("wait", "--for=condition=Ready", "--timeout=60s", "rd/instance")
         admin.run("apply", "-f", str(SAMPLES / "objects" / "web-1.yaml"))
         _wait_state(admin, "instance/web-1", "stopped")
-        for process in ("start", "stop", "start", "restart", "stop"):
+        for process in ("start", "stop", "start", "restart"):
             _run(admin, f"instance.{process}", "instance/web-1")
+        _create_run(admin, "instance.stop", "web-1")  # as users do: the operator adopts it
         admin.run("delete", "instance", "web-1", "-n", "default", "--timeout=60s")
 
         _probe_type(admin, tls, pki.path("ca.crt"))

@@ -31,6 +31,7 @@ from kattle.webhooks.client import WebhookClient
 
 logger = logging.getLogger("kattle")
 WORKER_LIMIT = 256
+WORKER_IDLE_SECONDS = 0.2
 
 
 @dataclass
@@ -73,7 +74,10 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
         settings.watching.server_timeout = 300
         # Kopf gives each object with pending events a worker; a burst of thousands of new
         # objects would otherwise mean thousands of workers at once, each holding a body.
+        # A worker lingers idle for more events of its object: briefly, or the limit would
+        # cap throughput at WORKER_LIMIT / idle_timeout objects a second.
         settings.queueing.worker_limit = WORKER_LIMIT
+        settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
         info = login(settings=settings, **kwargs)
         if info is None:
             raise kopf.PermanentError("no kubeconfig and no in-cluster service account found")
