@@ -110,6 +110,8 @@ def test_metrics_move_while_runs_go_through(
     assert moved("kattle_transitions_total", resource_type=world.type, to="oking") == 2
     assert moved("kattle_transitions_total", resource_type=world.type, to="fine") == 2
     assert _value(after, "kattle_runs_active") == 0
+    assert _value(after, "kattle_events_dropped_total") == 0
+    assert _value(after, "kattle_events_queued") >= 0
     assert _value(after, "kattle_catalog_definitions", kind="ProcessHandler") >= 2
 
     # Structured logs: each line about a run names the run, its process and its object.

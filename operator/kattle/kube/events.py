@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -28,7 +29,13 @@ CLUSTER_SCOPED_EVENTS_NAMESPACE = "default"
 
 
 class EventRecorder:
-    def __init__(self, kube: KubeClient, *, normal: bool = True) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        *,
+        normal: bool = True,
+        on_drop: Callable[[], None] | None = None,
+    ) -> None:
         self.kube = kube
         # Normal Events cost a write each (two per run); large installations may keep to
         # warnings, which are always posted.
@@ -42,6 +49,11 @@ class EventRecorder:
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=MAX_QUEUED)
         self._posters: list[asyncio.Task[None]] = []
         self.dropped = 0
+        self._on_drop = on_drop
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
 
     def post(
         self,
@@ -63,6 +75,8 @@ class EventRecorder:
             self._queue.put_nowait(self._event(obj, reason, note, type, action))
         except asyncio.QueueFull:
             self.dropped += 1
+            if self._on_drop is not None:
+                self._on_drop()
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 logger.warning(
                     "%d Events dropped: more are waiting than %d", self.dropped, MAX_QUEUED

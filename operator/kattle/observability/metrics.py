@@ -64,6 +64,14 @@ class Metrics:
             "Unfinished runs the operator knows of, active ones included.",
             registry=r,
         )
+        self.events_queued = Gauge(
+            "kattle_events_queued", "Events waiting to be posted.", registry=r
+        )
+        self.events_dropped = Counter(
+            "kattle_events_dropped",
+            "Events dropped because too many were waiting (the runs' records keep all).",
+            registry=r,
+        )
         self.definitions = Gauge(
             "kattle_catalog_definitions",
             "Definitions the operator knows, by kind.",
@@ -75,6 +83,9 @@ class Metrics:
         """Gauges read when scraped, so the scheduler needs no bookkeeping for them."""
         self.runs_active.set_function(active)
         self.runs_queued.set_function(queued)
+
+    def watch_events(self, queued: Callable[[], float]) -> None:
+        self.events_queued.set_function(queued)
 
     def watch_catalog(self, counts: Callable[[], dict[str, int]]) -> None:
         for kind in ("ResourceDefinition", "ProcessDefinition", "ProcessHandler"):

@@ -24,6 +24,7 @@ from kattle.controllers.objects import ObjectController
 from kattle.kube.client import Credentials, KubeClient
 from kattle.kube.events import EventRecorder
 from kattle.machine.catalog import Catalog
+from kattle.observability.metrics import Metrics
 from kattle.observability.server import HealthServer
 from kattle.runner.run import Engine
 from kattle.runner.scheduler import Scheduler, object_key_of_run
@@ -82,11 +83,17 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
         if info is None:
             raise kopf.PermanentError("no kubeconfig and no in-cluster service account found")
         kube = KubeClient(Credentials.from_connection_info(info))
+        metrics = Metrics()
+        events = EventRecorder(
+            kube, normal=options.transition_events, on_drop=metrics.events_dropped.inc
+        )
+        metrics.watch_events(lambda: events.queued)
         engine = Engine(
             kube=kube,
             webhooks=WebhookClient(service_overrides=options.service_overrides, kube=kube),
             catalog=Catalog(),
-            events=EventRecorder(kube, normal=options.transition_events),
+            events=events,
+            metrics=metrics,
         )
         await definitions.load_all(engine)
         objects = ObjectController(engine, runs_namespace=options.runs_namespace)
