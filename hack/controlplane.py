@@ -503,14 +503,40 @@ class ControlPlane:
         # Every process we start names a path inside the state folder on its command line.
         return str(self.state_dir).encode() in cmdline
 
+    def stop(self, name: str) -> None:
+        """Stops one component (`etcd`, `kube-apiserver`) as an outage would; `start` brings
+        it back on the same ports and data. For fault tests."""
+        processes = self._processes()
+        pid = processes.pop(name, None)
+        if pid is None or not self._owns(pid):
+            raise ControlPlaneError(f"{name} is not running")
+        self._stop_pids([pid])
+        (self.state_dir / PROCESS_FILE).write_text(json.dumps(processes, indent=2))
+
+    def start(self, name: str) -> None:
+        if name in self._processes():
+            raise ControlPlaneError(f"{name} is running already")
+        if name == "etcd":
+            self._start_etcd()
+        elif name == "kube-apiserver":
+            self._start_apiserver()
+            self._wait_for_apiserver()
+        else:
+            raise ControlPlaneError(f"cannot start {name} alone: etcd or kube-apiserver")
+
     def _stop_processes(self) -> None:
         # Reverse start order: clients before the servers they talk to.
-        running = [(n, p) for n, p in reversed(self._processes().items()) if self._owns(p)]
-        for _, pid in running:
+        running = [p for _, p in reversed(self._processes().items()) if self._owns(p)]
+        self._stop_pids(running)
+        with contextlib.suppress(OSError):
+            (self.state_dir / PROCESS_FILE).unlink()
+
+    def _stop_pids(self, running: list[int]) -> None:
+        for pid in running:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        for _, pid in running:
+        for pid in running:
             # Wait on the process itself, not on its command line: a process tearing down
             # already shows an empty cmdline while it still holds its ports and files.
             while _alive(pid) and time.monotonic() < deadline:
@@ -521,8 +547,6 @@ class ControlPlane:
                 killed = time.monotonic()
                 while _alive(pid) and time.monotonic() - killed < STOP_TIMEOUT_SECONDS:
                     time.sleep(0.05)
-        with contextlib.suppress(OSError):
-            (self.state_dir / PROCESS_FILE).unlink()
 
     def down(self, keep_state: bool = False) -> None:
         """Stops exactly the processes this control plane started and removes its folder."""

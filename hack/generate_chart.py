@@ -1,6 +1,7 @@
 """Writes the Helm chart's generated parts from their one source.
 
-charts/kattle/crds/ is `kattle crds` output, and charts/kattle/templates/samples/ holds the
+charts/kattle/crds/ holds the CRDs of `kattle crds`, templates/run-access-policy.yaml its
+admission policy (so a value can leave it out), and charts/kattle/templates/samples/ holds the
 samples in samples/, with the sample handler Service's namespace made the release's. A unit
 test fails when the committed chart differs from what this writes.
 
@@ -43,8 +44,14 @@ def sample_template(sources: list[str]) -> str:
     )
 
 
+def policy_template() -> str:
+    text = crds.policy_text()
+    return "{{- if .Values.runAccessPolicy.enabled }}\n" + text + "{{- end }}\n"
+
+
 def rendered() -> dict[Path, str]:
     files = {CHART / "crds" / name: text for name, text in crds.rendered_files().items()}
+    files[CHART / "templates" / "run-access-policy.yaml"] = policy_template()
     for template, sources in SAMPLE_TEMPLATES.items():
         files[CHART / "templates" / "samples" / template] = sample_template(sources)
     return files
@@ -61,7 +68,7 @@ def main() -> int:
         for path in stale:
             print(f"stale: {path.relative_to(ROOT)} (run `make generate`)", file=sys.stderr)
         return 1 if stale else 0
-    crds.write_files(CHART / "crds")
+    crds.write_files(CHART / "crds", crds.rendered_files())
     for path, text in rendered().items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)

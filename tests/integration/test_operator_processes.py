@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.world import World, wait_for
 
@@ -276,67 +274,3 @@ def test_two_runs_on_one_object_never_overlap(world: World, handler_server: Hand
     assert [log["phase"] for log in logs] == ["Succeeded", "Succeeded"]
     spans = sorted((log["transitions"][0]["time"], log["transitions"][-1]["time"]) for log in logs)
     assert spans[0][1] <= spans[1][0], f"runs overlapped: {spans}"
-
-
-@pytest.mark.parametrize("limit", [0])
-def test_handler_timeout_is_an_error_with_a_clear_message(
-    world: World, handler_server: HandlerServer, limit: int
-) -> None:
-    world.define_type()
-    go = world.process("go", ["requested"], "going", "gone")
-    path = f"/{world.type}/hangs"
-    handler_server.script(path, Reply({}, delay=3.0))
-    world.handler("hangs", [go], handler_server.url(path), retryLimit=limit, timeoutSeconds=1)
-    world.wait_plan(go, 1)
-    world.create("a")
-    world.wait_state("a", "requested")
-    log = world.wait_run(world.run(go, "a"))
-    assert log["phase"] == "Failed"
-    assert "did not answer within 1s" in log["message"]
-    assert log["handlerCalls"][0]["outcome"] == "Timeout"
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.mark.parametrize(
-    ("case", "reply", "expected"),
-    [
-        ("refused", None, "could not be reached"),
-        ("oversized", Reply(b"x" * (2 * 1024 * 1024)), "over the limit of 1048576 bytes"),
-        (
-            "wrong shape",
-            Reply({"retryAfterSeconds": "soon"}),
-            "sent an invalid reply: retryAfterSeconds: Input should be a valid integer",
-        ),
-        (
-            "server error",
-            Reply({"detail": "db down"}, status=502),
-            'HTTP 502: {"detail": "db down"}',
-        ),
-    ],
-)
-def test_a_bad_handler_fails_the_run_with_a_message_that_says_what_went_wrong(
-    world: World, handler_server: HandlerServer, case: str, reply: Reply | None, expected: str
-) -> None:
-    world.define_type()
-    go = world.process("go", ["requested"], "going", "gone")
-    path = f"/{world.type}/bad"
-    if reply is None:
-        url = f"http://127.0.0.1:{_closed_port()}/bad"
-    else:
-        handler_server.script(path, reply)
-        url = handler_server.url(path)
-    handler = world.handler("bad", [go], url, retryLimit=0)
-    world.wait_plan(go, 1)
-    world.create("a")
-    world.wait_state("a", "requested")
-    log = world.wait_run(world.run(go, "a"))
-    assert log["phase"] == "Failed", case
-    assert expected in log["message"], log["message"]
-    assert f"handler {handler} ({url})" in log["message"]

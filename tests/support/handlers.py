@@ -8,8 +8,11 @@ what the operator sent (order, attempts, idempotency keys, data).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 import ssl
+import struct
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +25,9 @@ class Reply:
     body: Any = field(default_factory=dict)  # JSON-able, or bytes sent as they are
     status: int = 200
     delay: float = 0.0
+    reset: bool = False  # drop the connection (TCP RST) instead of answering
+    stream_bytes: int = 0  # stream this many bytes, chunked, with no Content-Length
+    declared_length: int | None = None  # a Content-Length header, whatever is sent
 
 
 @dataclass
@@ -46,6 +52,7 @@ class HandlerServer:
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
+        self._closing = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/{path:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -64,9 +71,42 @@ class HandlerServer:
             script = self._scripts.get(path) or [Reply()]
             reply = script.pop(0) if len(script) > 1 else script[0]
         if reply.delay:
-            await asyncio.sleep(reply.delay)
+            # Cut short when the server closes, so slow calls do not hold up the teardown.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), reply.delay)
+        if reply.reset:
+            return self._reset(request)
+        if reply.stream_bytes or reply.declared_length is not None:
+            return await self._stream(request, reply)
         body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
         return web.Response(body=body, status=reply.status, content_type="application/json")
+
+    @staticmethod
+    def _reset(request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        assert transport is not None
+        sock = transport.get_extra_info("socket")
+        # Linger 0: close() sends a RST, as a crashing process or a proxy does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+        return web.Response(status=500)  # never sent: the connection is gone
+
+    @staticmethod
+    async def _stream(request: web.Request, reply: Reply) -> web.StreamResponse:
+        response = web.StreamResponse(status=reply.status)
+        response.content_type = "application/json"
+        if reply.declared_length is not None:
+            response.content_length = reply.declared_length
+        await response.prepare(request)
+        chunk = b" " * 65536
+        sent = 0
+        try:
+            while sent < reply.stream_bytes:
+                await response.write(chunk)
+                sent += len(chunk)
+        except (ConnectionResetError, RuntimeError):
+            pass  # the client gave up reading, as it should
+        return response
 
     def url(self, path: str) -> str:
         scheme = "https" if self.ssl_context else "http"
@@ -82,6 +122,7 @@ class HandlerServer:
 
     def close(self) -> None:
         async def stop() -> None:
+            self._closing.set()
             await self._runner.cleanup()
 
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)

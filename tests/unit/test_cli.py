@@ -12,16 +12,22 @@ import yaml
 from kattle.cli.main import main
 
 
-def test_crds_prints_every_crd(capsys: pytest.CaptureFixture[str]) -> None:
+def test_crds_prints_every_crd_and_the_run_access_policy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["crds"]) == 0
     docs = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert [d["spec"]["names"]["kind"] for d in docs] == [
+    assert [d["spec"]["names"]["kind"] for d in docs if "names" in d["spec"]] == [
         "ResourceDefinition",
         "ProcessDefinition",
         "ProcessHandler",
         "ProcessInstance",
         "ClusterKopfPeering",
         "KopfPeering",
+    ]
+    assert [d["kind"] for d in docs if "names" not in d["spec"]] == [
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     ]
 
 
@@ -34,6 +40,7 @@ def test_crds_write_replaces_stale_files(tmp_path: Path) -> None:
         "kattle.dev_processhandlers.yaml",
         "kattle.dev_processinstances.yaml",
         "kattle.dev_resourcedefinitions.yaml",
+        "kattle.dev_run-access-policy.yaml",
         "keep.txt",
         "kopf.dev_clusterkopfpeerings.yaml",
         "kopf.dev_kopfpeerings.yaml",

@@ -122,6 +122,18 @@ def test_triggers_and_problems() -> None:
     ]
 
 
+def test_on_error_must_start_where_a_failed_run_leaves_the_object() -> None:
+    catalog = _catalog(
+        _rd(),
+        _pd("instance.error", ["creating"], "erroring", "error"),
+        _pd("instance.start", ["stopped"], "starting", "running", onError="instance.error"),
+    )
+    assert catalog.process_problems("instance.start") == [
+        "onError process instance.error cannot start from 'starting', where a failed run "
+        "leaves the object: add it to instance.error's start states"
+    ]
+
+
 def test_two_definitions_of_one_crd_are_a_problem() -> None:
     catalog = _catalog(_rd("a", "things"), _rd("b", "things"))
     assert catalog.resource_problems("a") == [

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from kattle.api import access
 from kattle.api.common import GROUP, VERSION, KattleResource
 from kattle.api.openapi import structural_schema
 from kattle.api.processdefinition import ProcessDefinition
@@ -160,10 +161,21 @@ def rendered_files() -> dict[str, str]:
     return files
 
 
-def write_files(folder: Path) -> list[Path]:
-    """Writes the CRD files into `folder`, removing stale generated ones."""
+def policy_text() -> str:
+    """The admission policy that guards runs (kattle.api.access), with its binding."""
+    return HEADER + "---\n".join(to_yaml(document) for document in access.documents())
+
+
+def install_files() -> dict[str, str]:
+    """Everything `kubectl apply -f crds/` installs: the CRDs and the run access policy."""
+    return {**rendered_files(), access.FILE_NAME: policy_text()}
+
+
+def write_files(folder: Path, files: dict[str, str] | None = None) -> list[Path]:
+    """Writes `files` (by default `install_files()`) into `folder`, removing stale
+    generated ones."""
     folder.mkdir(parents=True, exist_ok=True)
-    files = rendered_files()
+    files = install_files() if files is None else files
     for stale in [*folder.glob(f"{GROUP}_*.yaml"), *folder.glob(f"{PEERING_GROUP}_*.yaml")]:
         if stale.name not in files:
             stale.unlink()

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from kattle.api.common import API_VERSION, KattleModel
+from kattle.api.generated import ResourceStatus
 from kattle.api.processdefinition import HandlerPhase
 
 MAX_REPLY_BYTES = 1024 * 1024
+# The status fields the operator keeps (state, transitioning, activeRun, lastRun, ...): a
+# handler writing them could skip the state machine or free an object another run holds.
+OPERATOR_STATUS_FIELDS = frozenset(
+    field.alias or name for name, field in ResourceStatus.model_fields.items()
+)
 
 
 class RunInfo(KattleModel):
@@ -72,7 +78,11 @@ class ProcessReply(KattleModel):
     )
     status: dict[str, Any] | None = Field(
         default=None,
-        description='Merged into the object\'s status when the process ends, e.g. {"ip": ...}.',
+        description=(
+            'Merged into the object\'s status when the process ends, e.g. {"ip": ...}. The '
+            "operator's own fields (state, transitioning, transitioningMessage, process, "
+            "activeRun, previousState, lastRun, conditions) may not be written."
+        ),
     )
     chain: str | None = Field(
         default=None,
@@ -90,3 +100,16 @@ class ProcessReply(KattleModel):
     events: list[EventRequest] = Field(
         default_factory=list, max_length=10, description="Events to post on the object."
     )
+
+    @field_validator("status")
+    @classmethod
+    def _handlers_keep_off_the_operators_fields(
+        cls, status: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        taken = sorted(OPERATOR_STATUS_FIELDS.intersection(status or {}))
+        if taken:
+            raise ValueError(
+                f"{', '.join(taken)}: the operator's own status fields; handlers may write "
+                f"others (the operator keeps {', '.join(sorted(OPERATOR_STATUS_FIELDS))})"
+            )
+        return status

@@ -38,7 +38,7 @@ def _crds(args: argparse.Namespace) -> int:
         for path in crds.write_files(Path(args.write)):
             print(f"wrote {path}", file=sys.stderr)
         return 0
-    sys.stdout.write("---\n".join(crds.rendered_files().values()))
+    sys.stdout.write("---\n".join(crds.install_files().values()))
     return 0
 
 
@@ -52,10 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     crds_parser = commands.add_parser(
         "crds",
-        help="print Kattle's CustomResourceDefinitions (pipe to `kubectl apply -f -`)",
-        description="Print Kattle's CRDs as YAML, generated from the API models.",
+        help="print Kattle's CRDs and run access policy (pipe to `kubectl apply -f -`)",
+        description=(
+            "Print Kattle's API as YAML, generated from the API models: the CRDs and the "
+            "admission policy that lets only users who may update an object start runs on it."
+        ),
     )
-    crds_parser.add_argument("--write", metavar="DIR", help="write one file per CRD into DIR")
+    crds_parser.add_argument("--write", metavar="DIR", help="write one file each into DIR")
     crds_parser.set_defaults(handler=_crds)
 
     schemas_parser = commands.add_parser(

@@ -134,6 +134,13 @@ class Catalog:
             problems.append(f"resource type {spec.resource_type!r} has no ResourceDefinition")
         if spec.on_error and spec.on_error not in self.processes:
             problems.append(f"onError process {spec.on_error} has no ProcessDefinition")
+        elif spec.on_error and spec.transitioning not in self.processes[spec.on_error].spec.start:
+            # A failed run leaves the object in the transitioning state; the onError run
+            # would be canceled there, leaving it in error with nobody taking over.
+            problems.append(
+                f"onError process {spec.on_error} cannot start from {spec.transitioning!r}, "
+                f"where a failed run leaves the object: add it to {spec.on_error}'s start states"
+            )
         for other in self.processes_of(spec.resource_type):
             if other.metadata.name == name or other.spec.state_field != spec.state_field:
                 continue

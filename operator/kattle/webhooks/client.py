@@ -198,23 +198,29 @@ class WebhookClient:
             ) from None
         except aiohttp.ClientError as error:
             raise HandlerCallError(f"{where} failed: {error}", reason="unreachable") from None
-        if status >= 300:
-            excerpt = raw[:300].decode(errors="replace").strip()
-            raise HandlerCallError(
-                f"{where} answered HTTP {status}: {excerpt or '(no body)'}", reason="http_status"
-            )
-        if not raw.strip():
-            return ProcessReply()
-        try:
-            return ProcessReply.model_validate_json(raw)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'reply'}: {e['msg']}"
-                for e in error.errors()[:5]
-            )
-            raise HandlerCallError(
-                f"{where} sent an invalid reply: {problems}", reason="invalid_reply"
-            ) from None
+        return parse_reply(where, status, raw)
+
+
+def parse_reply(where: str, status: int, raw: bytes) -> ProcessReply:
+    """A handler's HTTP answer as a reply, or a HandlerCallError that says what is wrong
+    with it: never another exception, whatever the bytes (fuzzed in test_replies.py)."""
+    if status >= 300:
+        excerpt = raw[:300].decode(errors="replace").strip()
+        raise HandlerCallError(
+            f"{where} answered HTTP {status}: {excerpt or '(no body)'}", reason="http_status"
+        )
+    if not raw.strip():
+        return ProcessReply()
+    try:
+        return ProcessReply.model_validate_json(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'reply'}: {e['msg']}"
+            for e in error.errors()[:5]
+        )
+        raise HandlerCallError(
+            f"{where} sent an invalid reply: {problems}", reason="invalid_reply"
+        ) from None
 
 
 async def _read_bounded(response: aiohttp.ClientResponse, where: str) -> bytes:

@@ -1,0 +1,89 @@
+"""The admission policy that decides who may start a run.
+
+Creating a ProcessInstance makes the operator change an object's state and call handlers
+about it, so a run acts on the object with the operator's rights. The policy keeps that
+from being a way around RBAC: a user may create a ProcessInstance only if they may update
+(or patch) the object it names. It is a ValidatingAdmissionPolicy, checked by the API
+server itself with its own authorizer, so no webhook has to be up for runs to be created.
+
+Each ResourceDefinition is a parameter of the policy: for every run, the definition whose
+name is the process name's prefix supplies the group and plural to check (the others
+pass). The operator's own runs (create, delete, chain, onError) pass because it may patch
+the objects of its kinds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kattle.api.common import GROUP, VERSION
+from kattle.api.resourcedefinition import ResourceDefinition
+
+POLICY_NAME = f"run-access.{GROUP}"
+FILE_NAME = f"{GROUP}_run-access-policy.yaml"
+
+_TARGET = (
+    "params.spec.scope == 'Cluster'"
+    " ? authorizer.group(params.spec.group).resource(params.spec.names.plural)"
+    ".name(object.spec.resource.name)"
+    " : authorizer.group(params.spec.group).resource(params.spec.names.plural)"
+    ".namespace(object.metadata.namespace).name(object.spec.resource.name)"
+)
+_APPLIES = "object.spec.process.startsWith(params.metadata.name + '.')"
+_ALLOWED = "variables.target.check('update').allowed() || variables.target.check('patch').allowed()"
+_MESSAGE = (
+    "request.userInfo.username + ' may not run ' + object.spec.process + ' on '"
+    " + params.spec.names.plural + '/' + object.spec.resource.name"
+    " + ': starting a run needs permission to update that object'"
+)
+
+
+def policy() -> dict[str, Any]:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": POLICY_NAME, "labels": {"app.kubernetes.io/part-of": "kattle"}},
+        "spec": {
+            "failurePolicy": "Fail",
+            "paramKind": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": ResourceDefinition.crd_info.kind,
+            },
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [GROUP],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE"],
+                        "resources": ["processinstances"],
+                    }
+                ]
+            },
+            "variables": [{"name": "target", "expression": _TARGET}],
+            "validations": [
+                {
+                    "expression": f"!({_APPLIES}) || {_ALLOWED}",
+                    "messageExpression": _MESSAGE,
+                    "reason": "Forbidden",
+                }
+            ],
+        },
+    }
+
+
+def binding() -> dict[str, Any]:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": POLICY_NAME, "labels": {"app.kubernetes.io/part-of": "kattle"}},
+        "spec": {
+            "policyName": POLICY_NAME,
+            # Every ResourceDefinition; none at all means no kind a run could act on.
+            "paramRef": {"selector": {}, "parameterNotFoundAction": "Allow"},
+            "validationActions": ["Deny"],
+        },
+    }
+
+
+def documents() -> list[dict[str, Any]]:
+    return [policy(), binding()]
