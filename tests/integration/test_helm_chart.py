@@ -248,22 +248,42 @@ def _run(admin: Kubectl, process: str, target: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _create_run(admin: Kubectl, process: str, name: str) -> None:
+def _create_runs(admin: Kubectl, process: str, name: str, count: int) -> list[str]:
     manifest = {
         "apiVersion": "kattle.dev/v1alpha1",
         "kind": "ProcessInstance",
         "metadata": {"generateName": f"{name}-", "namespace": "default"},
         "spec": {"process": process, "resource": {"name": name}},
     }
-    created = admin.run("create", "-o", "name", "-f", "-", stdin=yaml.safe_dump(manifest))
+    text = "---\n".join([yaml.safe_dump(manifest)] * count)
+    return admin.run("create", "-o", "name", "-f", "-", stdin=text).stdout.split()
+
+
+def _create_run(admin: Kubectl, process: str, name: str) -> None:
+    (created,) = _create_runs(admin, process, name, 1)
     admin.run(
         "wait",
         "--for=jsonpath={.status.phase}=Succeeded",
         "--timeout=60s",
-        created.stdout.strip(),
+        created,
         "-n",
         "default",
     )
+
+
+def _create_runs_at_once(admin: Kubectl, process: str, name: str, count: int) -> list[str]:
+    """The phases the runs ended in."""
+    runs = _create_runs(admin, process, name, count)
+    deadline = time.monotonic() + 60
+    while True:
+        phases = [
+            admin.run("get", run, "-n", "default", "-o", "jsonpath={.status.phase}").stdout
+            for run in runs
+        ]
+        if all(phase in ("Succeeded", "Failed", "Canceled") for phase in phases):
+            return phases
+        assert time.monotonic() < deadline, f"runs did not end: {phases}"
+        time.sleep(0.3)
 
 
 def _probe_type(admin: Kubectl, tls: HandlerServer, ca: Path) -> None:
@@ -379,6 +399,10 @@ def test_the_operator_runs_the_instance_lifecycle_under_the_charts_rbac_and_need
         for process in ("start", "stop", "start", "restart"):
             _run(admin, f"instance.{process}", "instance/web-1")
         _create_run(admin, "instance.stop", "web-1")  # as users do: the operator adopts it
+        # Two at once: one runs, the other waits for it (then reads it again) and is canceled.
+        phases = _create_runs_at_once(admin, "instance.start", "web-1", 2)
+        assert sorted(phases) == ["Canceled", "Succeeded"], phases
+        _run(admin, "instance.stop", "instance/web-1")
         admin.run("delete", "instance", "web-1", "-n", "default", "--timeout=60s")
 
         _probe_type(admin, tls, pki.path("ca.crt"))

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 
 import kopf
 
@@ -47,7 +48,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--max-active-runs",
-        type=int,
+        type=_at_least(1),
         default=200,
         metavar="N",
         help="runs driven at once; others queue (default: 200)",
@@ -82,7 +83,20 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--peering",
         metavar="NAME",
-        help="Kopf peering object for several replicas (default: standalone)",
+        help=(
+            "Kopf peering object for several replicas: the oldest replica is active, the "
+            "others stand by (default: standalone)"
+        ),
+    )
+    parser.add_argument(
+        "--peering-lifetime",
+        type=_at_least(15),
+        default=30,
+        metavar="SECONDS",
+        help=(
+            "with --peering: a replica silent this long is taken for dead and a standby "
+            "takes over (default: 30; at least 15, as keepalives come 5-10 s before it ends)"
+        ),
     )
     parser.add_argument(
         "--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz"
@@ -91,6 +105,19 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     parser.add_argument("--debug", action="store_true", help="log everything, Kopf included")
     parser.set_defaults(handler=run)
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is less than {minimum}")
+        return value
+
+    return parse
 
 
 def parse_overrides(values: list[str]) -> dict[str, str]:
@@ -116,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         transition_events=args.events == "all",
         http_address=args.http_address,
         service_overrides=parse_overrides([*env, *args.service_override]),
+        peering_lifetime=args.peering_lifetime,
     )
     kopf.configure(
         verbose=args.verbose,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,13 @@ class OperatorOptions:
     transition_events: bool = True
     http_address: str | None = None  # HOST:PORT of /metrics, /healthz and /readyz
     service_overrides: dict[str, str] = field(default_factory=dict)
+    # With peering: seconds without a keepalive before the others take a replica for dead.
+    peering_lifetime: int = 30
+
+
+def peering_priority(started: float) -> int:
+    """Higher for replicas started earlier; distinct to the microsecond."""
+    return -int(started * 1_000_000)
 
 
 @dataclass
@@ -79,6 +87,11 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
         # cap throughput at WORKER_LIMIT / idle_timeout objects a second.
         settings.queueing.worker_limit = WORKER_LIMIT
         settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
+        # Kopf pauses every replica that sees a peer of higher or equal priority: identical
+        # replicas would all pause. The oldest replica is the active one and a new one
+        # (a rollout, a restart) waits as a standby rather than taking over mid-run.
+        settings.peering.priority = peering_priority(time.time())
+        settings.peering.lifetime = options.peering_lifetime
         info = login(settings=settings, **kwargs)
         if info is None:
             raise kopf.PermanentError("no kubeconfig and no in-cluster service account found")
