@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help setup graphviz binaries generate diagrams lint typecheck unit integration test demo bench clean
+.PHONY: help setup graphviz binaries generate diagrams lint typecheck unit integration test demo bench soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,7 +54,7 @@ lint: $(STAMP) ## ruff, hadolint (Dockerfile), shellcheck (scripts)
 	$(BIN)/shellcheck --external-sources --source-path=SCRIPTDIR hack/*.sh .ci/run
 
 typecheck: $(STAMP) ## mypy --strict
-	$(BIN)/mypy operator/kattle hack/controlplane.py hack/bench.py hack/generate_chart.py
+	$(BIN)/mypy operator/kattle hack/controlplane.py hack/bench.py hack/soak.py hack/generate_chart.py
 
 unit: $(STAMP) ## unit tests only (no control plane)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -71,6 +71,10 @@ demo: setup ## start a local control plane, install Kattle's API and the samples
 BENCH_SIZES ?= 100 1000
 bench: setup ## throughput and latency against the API server's ceiling (BENCH_SIZES="100 1000 10000")
 	$(BIN)/python hack/bench.py --sizes $(BENCH_SIZES)
+
+SOAK_SECONDS ?= 3600
+soak: setup ## an hour (SOAK_SECONDS) of runs with faulty handlers and a crashing operator; a tally
+	$(BIN)/python hack/soak.py --seconds $(SOAK_SECONDS)
 
 clean: ## remove the venv and caches (keeps the binaries in ~/.cache/kattle)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -479,19 +479,19 @@ async def measure_batch(
     )
 
 
-def manual_run(type_name: str, obj: dict[str, Any]) -> dict[str, Any]:
+def manual_run(type_name: str, obj: dict[str, Any], verb: str = "poke") -> dict[str, Any]:
     """A ProcessInstance as `kattle run` makes it: labelled and owned by its object."""
     meta = obj["metadata"]
     return {
         "apiVersion": f"{GROUP}/v1alpha1",
         "kind": "ProcessInstance",
         "metadata": {
-            "generateName": f"{meta['name']}.poke-",
+            "generateName": f"{meta['name']}.{verb}-",
             "labels": {TYPE_LABEL: type_name, RESOURCE_LABEL: meta["name"]},
             "ownerReferences": [owner_reference(obj)],
         },
         "spec": {
-            "process": f"{type_name}.poke",
+            "process": f"{type_name}.{verb}",
             "resource": {"name": meta["name"], "uid": meta["uid"]},
         },
     }

@@ -274,3 +274,31 @@ def test_two_runs_on_one_object_never_overlap(world: World, handler_server: Hand
     assert [log["phase"] for log in logs] == ["Succeeded", "Succeeded"]
     spans = sorted((log["transitions"][0]["time"], log["transitions"][-1]["time"]) for log in logs)
     assert spans[0][1] <= spans[1][0], f"runs overlapped: {spans}"
+
+
+def test_definitions_that_do_not_fit_together_are_reported_and_do_not_run(world: World) -> None:
+    """Each valid alone: an onError process that cannot start where a failed run leaves
+    the object. The definition says so, and its runs end Invalid without touching it."""
+    world.define_type()
+    world.process("error", ["requested"], "erroring", "error")
+    go = world.process("go", ["requested"], "going", "gone", onError=f"{world.type}.error")
+
+    def condition() -> dict[str, str] | None:
+        pd = world.custom.get_cluster_custom_object(
+            "kattle.dev", "v1alpha1", "processdefinitions", go
+        )
+        found = [
+            c for c in (pd.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"
+        ]
+        return found[0] if found and found[0]["status"] == "False" else None
+
+    ready = wait_for("the Ready=False condition", condition)
+    expected = f"onError process {world.type}.error cannot start from 'going'"
+    assert ready["reason"] == "Invalid"
+    assert expected in ready["message"]
+    world.create("a")
+    world.wait_state("a", "requested")
+    log = world.wait_run(world.run(go, "a"))
+    assert (log["phase"], log["exitReason"]) == ("Failed", "Invalid")
+    assert expected in log["message"]
+    assert world.status("a")["state"] == "requested"

@@ -8,6 +8,8 @@ the last (post) handler, just before done.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,3 +91,75 @@ def test_a_killed_operator_resumes_every_run_exactly_once(
     for name in order[order.index(kill_in) + 1 :]:
         assert len(handler_server.calls(f"{prefix}/{name}")) == 1
     assert len(world.runs("a")) == 2  # the create run and this one: nothing started twice
+
+
+RUNS = 200
+
+
+def test_random_kills_during_many_concurrent_runs_lose_and_repeat_nothing(
+    resume_world: World,
+    handler_server: HandlerServer,
+    kubeconfig: Path,
+    tmp_path: Path,
+) -> None:
+    """SIGKILL at random moments while 200 objects are created and 200 runs are driven:
+    every run ends Succeeded, with each of its transitions exactly once."""
+    seed = random.randrange(1 << 32)
+    rng = random.Random(seed)
+    world = resume_world
+    world.define_type()
+    world.process("create", ["requested"], "creating", "stopped", trigger="create")
+    go = world.process("go", ["stopped"], "going", "gone")
+    prefix = f"/{world.type}"
+    for name, phase in (("pre", "pre"), ("main", "handler"), ("post", "post")):
+        handler_server.script(f"{prefix}/{name}", Reply({"data": {name: 1}}, delay=0.05))
+        world.handler(name, [go], handler_server.url(f"{prefix}/{name}"), phase=phase)
+    handler_server.script(f"{prefix}/made", Reply({"status": {"made": True}}, delay=0.05))
+    world.handler("made", [f"{world.type}.create"], handler_server.url(f"{prefix}/made"))
+
+    log = tmp_path / "operator.log"
+    operator = OperatorProcess(kubeconfig, log, f"--namespace={NAMESPACE}").start()
+    kills = 0
+
+    def kill_and_restart() -> OperatorProcess:
+        nonlocal kills
+        time.sleep(rng.uniform(0.2, 2.0))
+        operator.kill()
+        kills += 1
+        return OperatorProcess(kubeconfig, log, f"--namespace={NAMESPACE}").start()
+
+    names = [f"o{i:03d}" for i in range(RUNS)]
+    try:
+        world.wait_plan(go, 3)
+        for name in names:
+            world.create(name)
+        operator = kill_and_restart()
+        wait_for(
+            "every object created and stopped",
+            lambda: all(world.status(n).get("state") == "stopped" for n in names),
+            timeout=180,
+        )
+        runs = {name: world.run(go, name) for name in names}
+        operator = kill_and_restart()
+        operator = kill_and_restart()
+        finals = {name: world.wait_run(run, timeout=180) for name, run in runs.items()}
+    finally:
+        operator.stop()
+
+    context = f"seed {seed}, {kills} kills"
+    for name in names:
+        final = finals[name]
+        assert final["phase"] == "Succeeded", (context, name, final)
+        assert [(t["from"], t["to"]) for t in final["transitions"]] == [
+            ("stopped", "going"),
+            ("going", "gone"),
+        ], (context, name, final)
+        assert final["data"] == {"pre": 1, "main": 1, "post": 1}, (context, name)
+        created, ran = world.runs(name)  # nothing started twice
+        assert ran["metadata"]["name"] == runs[name]
+        assert [(t["from"], t["to"]) for t in created["status"]["transitions"]] == [
+            ("requested", "creating"),
+            ("creating", "stopped"),
+        ], (context, name)
+        status = world.status(name)
+        assert (status["state"], status["transitioning"], status["made"]) == ("gone", "no", True)

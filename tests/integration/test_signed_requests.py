@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 
 from kattle.sdk import HandlerApp, ProcessEvent, ProcessReply
+from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
+from tests.support.operator import OperatorProcess
 from tests.support.sdk_server import serving
-from tests.support.world import World
+from tests.support.world import World, event_table
 
 
 def _secret(kubectl: Kubectl, namespace: str, value: bytes) -> str:
@@ -118,3 +121,60 @@ def test_a_bearer_token_from_a_secret_is_sent_and_a_wrong_one_refused(
             assert log["phase"] == phase, log
         assert "HTTP 401" in log["message"]
         assert "missing or wrong bearer token" in log["message"]
+
+
+def test_secrets_stay_out_of_runs_events_and_logs_even_when_a_handler_echoes_them(
+    world: World, kubectl: Kubectl, handler_server: HandlerServer, operator: OperatorProcess
+) -> None:
+    """A handler may put what it received into an error (a 401 page that prints the
+    Authorization header, a debug message): the operator records it without the secrets."""
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    token, key = f"token-{uuid.uuid4().hex}", f"key-{uuid.uuid4().hex}"
+    refs = {
+        "bearerTokenSecretRef": {
+            "namespace": world.namespace,
+            "name": _secret(kubectl, world.namespace, token.encode()),
+        },
+        "signingSecretRef": {
+            "namespace": world.namespace,
+            "name": _secret(kubectl, world.namespace, key.encode()),
+        },
+    }
+    echo, loud = f"/{world.type}/echo", f"/{world.type}/loud"
+    handler_server.script(echo, Reply(f"bad header: Bearer {token}".encode(), status=401))
+    handler_server.script(
+        loud,
+        Reply(
+            {
+                "error": f"signed with {key}",
+                "events": [{"type": "Warning", "reason": "Debug", "message": f"saw {token}"}],
+            }
+        ),
+    )
+    world.handler("echo", [go], handler_server.url(echo), retryLimit=0, **refs)
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    first = world.wait_run(world.run(go, "a"))
+    assert "answered HTTP 401: bad header: Bearer [redacted]" in first["message"]
+
+    world.handler("echo", [go], handler_server.url(loud), retryLimit=0, **refs)
+    time.sleep(2)  # the operator sees the changed registration
+    world.create("b")
+    world.wait_state("b", "requested")
+    second = world.wait_run(world.run(go, "b"))
+    assert "signed with [redacted]" in second["message"]
+    time.sleep(2)  # Events are posted in the background
+
+    recorded = "\n".join(
+        [
+            json.dumps([world.pi(r["metadata"]["name"]) for r in world.runs(n)] + [world.get(n)])
+            for n in ("a", "b")
+        ]
+        + [event_table(kubectl, world, n) for n in ("a", "b")]
+        + [operator.log.read_text()]
+    )
+    assert "saw [redacted]" in recorded
+    assert token not in recorded
+    assert key not in recorded

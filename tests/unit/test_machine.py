@@ -163,9 +163,14 @@ START = _pd("instance.start", ["stopped", "creating"], "starting", "running").sp
         ),
         ({"state": "running", "activeRun": "me"}, False, Verdict.CANCEL),
         ({}, False, Verdict.CANCEL),  # a new object is in its initial state, requested
+        # The operator stopped after the run's last write to the object, before its record.
+        ({"state": "running", "lastRun": {"name": "me"}}, False, Verdict.FINISHED),
+        ({"state": "stopped", "lastRun": {"name": "me"}}, False, Verdict.FINISHED),
+        ({"state": "x", "activeRun": "child", "lastRun": {"name": "me"}}, True, Verdict.FINISHED),
+        ({"state": "stopped", "lastRun": {"name": "other"}}, False, Verdict.ADMIT),
     ],
 )
-def test_admission(status: dict[str, str], holder_alive: bool, verdict: Verdict) -> None:
+def test_admission(status: dict[str, Any], holder_alive: bool, verdict: Verdict) -> None:
     decision = decide(
         status=status,
         run="me",

@@ -32,6 +32,11 @@ class RunSummary(KattleModel):
     phase: str = Field(description="How it ended: Succeeded, Failed or Canceled.")
     exit_reason: str | None = Field(default=None, description="Why it ended.")
     end_time: datetime | None = Field(default=None, description="When it ended.")
+    from_state: str | None = Field(default=None, description="The state it started from.")
+    start_time: datetime | None = Field(default=None, description="When it took the object.")
+    chained_to: str | None = Field(
+        default=None, description="The run it handed the object to (chain, onError)."
+    )
 
 
 class ResourceStatus(KattleModel):

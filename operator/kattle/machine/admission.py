@@ -21,6 +21,9 @@ class Verdict(enum.Enum):
     RESUME = "resume"  # we already took it (the operator restarted): go on with handlers
     WAIT = "wait"  # another live run holds the object
     CANCEL = "cancel"  # free, but not in a start state: the run ends Canceled
+    # The object names the run as its last one: it ended (the operator stopped between the
+    # object's final write and the run's record), and only the record is left to write.
+    FINISHED = "finished"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ def decide(
     """
     state = current_state(status, spec.state_field, initial_state)
     holder = status.get("activeRun") or None
+    last = status.get("lastRun")
+    if holder != run and isinstance(last, Mapping) and last.get("name") == run:
+        return Decision(Verdict.FINISHED, state, f"ended {last.get('exitReason')}")
     if holder == run:
         if status.get("process") == process and state == spec.transitioning:
             return Decision(Verdict.RESUME, state, "already transitioning")

@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from kattle.api.generated import RunSummary
-from kattle.api.processdefinition import ProcessDefinition
+from kattle.api.processdefinition import ProcessDefinition, ProcessDefinitionSpec
 from kattle.api.processinstance import (
     FINAL_PHASES,
     HISTORY_MAX,
@@ -82,6 +82,16 @@ class Engine:
     objects: ObjectCache = field(default_factory=ObjectCache)
     metrics: Metrics = field(default_factory=Metrics)
     slots: RunSlots = field(default_factory=lambda: RunSlots(DEFAULT_ACTIVE_RUNS))
+    # Reads every definition into the catalog (set by the wiring; at most once a second).
+    reload_catalog: Callable[[], Awaitable[None]] | None = None
+    _reloaded_at: float = field(default=float("-inf"), repr=False)
+
+    async def refresh_catalog(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.reload_catalog is None or loop.time() - self._reloaded_at < 1.0:
+            return
+        self._reloaded_at = loop.time()
+        await self.reload_catalog()
 
 
 class LostObjectError(Exception):
@@ -114,6 +124,7 @@ class ProcessRun:
         self.obj_namespace: str | None = None
         self.obj: dict[str, Any] = {}
         self._trust_cache = True
+        self.from_state: str | None = None  # once the run has the object
         # Every line about this run names it, its process and its object: JSON logs carry
         # them as one field, `kattle` (LogRecord attributes such as `process` are taken).
         self.log = logging.LoggerAdapter(
@@ -190,6 +201,8 @@ class ProcessRun:
                 f"{resource.spec.names.kind} {self.resource_name} does not exist",
             )
         self.obj = obj
+        if decision.verdict is Verdict.FINISHED:
+            return await self._finish_from_summary(spec, status["lastRun"])
         if decision.verdict is Verdict.WAIT:
             await self._record(phase="Pending", message=decision.reason)
             return Result(Outcome.WAITING, holder)
@@ -253,6 +266,7 @@ class ProcessRun:
             if not any(t.to == spec.transitioning for t in self.record.transitions):
                 # The operator stopped between the transition and its first record.
                 self._transition(field, from_state, spec.transitioning)
+        self.from_state = from_state
         if self.record.start_time is None:
             self.record.start_time = now()
         self.record.attempts = max(self.record.attempts, 1)
@@ -393,13 +407,6 @@ class ProcessRun:
     async def _done(self, field: str, done: str, status_writes: dict[str, Any]) -> Result:
         transitioning = self.obj.get("status", {}).get(field, "")
         end = now()
-        summary = RunSummary(
-            name=self.name,
-            process=self.process_name,
-            phase="Succeeded",
-            exit_reason="Done",
-            end_time=end,
-        )
         await self._write_held(
             [
                 *self._status_ops(status_writes),
@@ -409,7 +416,7 @@ class ProcessRun:
                 *_set("process", None),
                 *_set("activeRun", None),
                 *_set("previousState", None),
-                *_set("lastRun", summary.to_wire()),
+                *_set("lastRun", self._summary("Succeeded", "Done", end)),
             ]
         )
         self._transition(field, transitioning, done)
@@ -426,29 +433,33 @@ class ProcessRun:
         self, target: str, data: dict[str, Any], status_writes: dict[str, Any]
     ) -> Result:
         child = await self._create_child(target, "chain", data)
+        end = now()
         await self._write_held(
             [
                 *self._status_ops(status_writes),
                 *_set("transitioning", "yes"),
                 *_set("process", target),
                 *_set("activeRun", child),
+                *_set("lastRun", self._summary("Succeeded", "Chained", end, child)),
             ]
         )
         self.engine.events.post(self.obj, "Chained", f"{self.process_name} -> {target} ({child})")
         self.record.data = data
         self.record.chained_to = child
-        return await self._end("Succeeded", "Chained", f"chained {target} ({child})")
+        return await self._end("Succeeded", "Chained", f"chained {target} ({child})", end=end)
 
     async def _fail(self, definition: ProcessDefinition, message: str) -> Result:
         on_error = definition.spec.on_error
         if on_error and on_error in self.engine.catalog.processes:
             child = await self._create_child(on_error, "onError", merge({}, self.input))
+            end = now()
             await self._write_held(
                 [
                     *_set("transitioning", "error"),
                     *_set("transitioningMessage", message),
                     *_set("process", on_error),
                     *_set("activeRun", child),
+                    *_set("lastRun", self._summary("Failed", "OnError", end, child)),
                 ]
             )
             self.engine.events.post(
@@ -458,28 +469,45 @@ class ProcessRun:
                 type="Warning",
             )
             self.record.chained_to = child
-            return await self._end("Failed", "OnError", message)
+            return await self._end("Failed", "OnError", message, end=end)
         end = now()
-        summary = RunSummary(
-            name=self.name,
-            process=self.process_name,
-            phase="Failed",
-            exit_reason="RetriesExhausted",
-            end_time=end,
-        )
         await self._write_held(
             [
                 *_set("transitioning", "error"),
                 *_set("transitioningMessage", message),
                 *_set("process", None),
                 *_set("activeRun", None),
-                *_set("lastRun", summary.to_wire()),
+                *_set("lastRun", self._summary("Failed", "RetriesExhausted", end)),
             ]
         )
         self.engine.events.post(
             self.obj, "ProcessFailed", f"{self.process_name}: {message}", type="Warning"
         )
         return await self._end("Failed", "RetriesExhausted", message, end=end)
+
+    async def _finish_from_summary(
+        self, spec: ProcessDefinitionSpec, last: Mapping[str, Any]
+    ) -> Result:
+        """The object's last write named this run as ended, but the run's own record was
+        not written: complete it from the object's `lastRun`, adding what it lacks."""
+        summary = RunSummary.model_validate(last)
+        field = spec.state_field
+        if not any(t.to == spec.transitioning for t in self.record.transitions):
+            self._transition(
+                field, summary.from_state or "", spec.transitioning, summary.start_time
+            )
+        if summary.exit_reason == "Done" and not any(
+            t.to == spec.done for t in self.record.transitions
+        ):
+            self._transition(field, spec.transitioning, spec.done, summary.end_time)
+        self.record.start_time = self.record.start_time or summary.start_time
+        self.record.chained_to = summary.chained_to or self.record.chained_to
+        phase: RunPhase = "Succeeded" if summary.phase == "Succeeded" else "Failed"
+        reason = cast(ExitReason, summary.exit_reason or "Done")
+        message = self.record.message or ""
+        if summary.chained_to and not message:
+            message = f"{reason.lower()}: {summary.chained_to}"
+        return await self._end(phase, reason, message, end=summary.end_time)
 
     async def _end(
         self, phase: RunPhase, reason: ExitReason, message: str, *, end: datetime | None = None
@@ -508,10 +536,17 @@ class ProcessRun:
 
     async def _process_definition(self) -> ProcessDefinition | None:
         deadline = asyncio.get_running_loop().time() + DEFINITION_GRACE_SECONDS
+        refreshed = False
         while True:
             definition = self.engine.catalog.processes.get(self.process_name)
             if definition is not None or asyncio.get_running_loop().time() > deadline:
                 return definition
+            if not refreshed:
+                # A standby that just took over has not seen what changed while it was
+                # paused: read every definition once rather than run on a stale catalog.
+                await self.engine.refresh_catalog()
+                refreshed = True
+                continue
             await asyncio.sleep(0.2)
 
     async def _run_alive(self, name: str) -> bool:
@@ -572,12 +607,30 @@ class ProcessRun:
             await asyncio.sleep(delay)
         self.record.next_attempt_time = None
 
-    def _transition(self, field: str, before: str, after: str) -> None:
+    def _transition(self, field: str, before: str, after: str, at: datetime | None = None) -> None:
         type_name = self.process_name.partition(".")[0]
         self.engine.metrics.transitions.labels(type_name, after).inc()
         self.record.transitions.append(
-            Transition.model_validate({"field": field, "from": before, "to": after, "time": now()})
+            Transition.model_validate(
+                {"field": field, "from": before, "to": after, "time": at or now()}
+            )
         )
+
+    def _summary(
+        self, phase: RunPhase, reason: ExitReason, end: datetime, chained_to: str | None = None
+    ) -> dict[str, Any]:
+        """The object's `lastRun`, written with the run's last write to it: enough for the
+        run to finish its record should the operator stop before writing it."""
+        return RunSummary(
+            name=self.name,
+            process=self.process_name,
+            phase=phase,
+            exit_reason=reason,
+            end_time=end,
+            from_state=self.from_state,
+            start_time=self.record.start_time,
+            chained_to=chained_to,
+        ).to_wire()
 
     def _add_call(self, call: HandlerCall) -> None:
         self.record.handler_calls.append(call)

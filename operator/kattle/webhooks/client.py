@@ -97,7 +97,32 @@ class WebhookClient:
         url = webhook_url(spec, self.service_overrides)
         where = f"handler {name} ({url})"
         body = json.dumps(event.to_wire()).encode()
-        headers = await self._headers(where, spec, body)
+        secrets: list[str] = []
+        headers = await self._headers(where, spec, body, secrets)
+        try:
+            reply = await self._call(where, url, spec, body, headers)
+        except HandlerCallError as error:
+            redacted = _redact(str(error), secrets)
+            if redacted == str(error):
+                raise
+            raise HandlerCallError(redacted, reason=error.reason) from None
+        if not secrets:
+            return reply
+        # What ends up in the run's log, the object's status and Events.
+        return reply.model_copy(
+            update={
+                "error": reply.error and _redact(reply.error, secrets),
+                "message": reply.message and _redact(reply.message, secrets),
+                "events": [
+                    e.model_copy(update={"message": _redact(e.message, secrets)})
+                    for e in reply.events
+                ],
+            }
+        )
+
+    async def _call(
+        self, where: str, url: str, spec: ProcessHandlerSpec, body: bytes, headers: dict[str, str]
+    ) -> ProcessReply:
         https = url.startswith("https://")
         trust = await self._trust(where, spec) if https else SYSTEM_ROOTS
         try:
@@ -112,14 +137,20 @@ class WebhookClient:
                 raise
             return await self._post(where, url, body, headers, spec.timeout_seconds, renewed)
 
-    async def _headers(self, where: str, spec: ProcessHandlerSpec, body: bytes) -> dict[str, str]:
+    async def _headers(
+        self, where: str, spec: ProcessHandlerSpec, body: bytes, secrets: list[str]
+    ) -> dict[str, str]:
+        """The auth headers; the secret values used go into `secrets`, to be kept out of
+        anything recorded (a handler may echo a header back in an error)."""
         headers: dict[str, str] = {}
         if spec.signing_secret_ref is not None:
             key = await self._secret(where, "sign the request", spec.signing_secret_ref)
             headers.update(sign(key, body))
+            secrets.append(key.decode(errors="replace").strip())
         if spec.bearer_token_secret_ref is not None:
             token = await self._secret(where, "authenticate", spec.bearer_token_secret_ref)
-            headers["Authorization"] = f"Bearer {token.decode(errors='replace').strip()}"
+            secrets.append(token.decode(errors="replace").strip())
+            headers["Authorization"] = f"Bearer {secrets[-1]}"
         return headers
 
     async def _secret(self, where: str, purpose: str, ref: SecretKeyReference) -> bytes:
@@ -199,6 +230,17 @@ class WebhookClient:
         except aiohttp.ClientError as error:
             raise HandlerCallError(f"{where} failed: {error}", reason="unreachable") from None
         return parse_reply(where, status, raw)
+
+
+# Shorter values (a one-letter test key) would redact ordinary words.
+MIN_REDACTED_LENGTH = 4
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if len(secret) >= MIN_REDACTED_LENGTH:
+            text = text.replace(secret, "[redacted]")
+    return text
 
 
 def parse_reply(where: str, status: int, raw: bytes) -> ProcessReply:

@@ -108,6 +108,7 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
             events=events,
             metrics=metrics,
         )
+        engine.reload_catalog = lambda: definitions.load_all(engine)
         await definitions.load_all(engine)
         objects = ObjectController(engine, runs_namespace=options.runs_namespace)
         scheduler = Scheduler(engine, max_active=options.max_active_runs)
