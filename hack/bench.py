@@ -659,11 +659,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "latest.json")
     parser.add_argument("--keep", action="store_true", help="keep the control plane's folder")
     args = parser.parse_args()
-    binaries = [str(ROOT / "hack" / "binaries.sh"), "path"]
-    bin_dir = Path(
-        subprocess.run(binaries, capture_output=True, text=True, check=True).stdout.strip()
-    )
-    results = asyncio.run(bench(args, bin_dir))
+    results = asyncio.run(bench(args, controlplane.binaries_dir()))
     sys.stdout.write(report(results))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -349,11 +349,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "soak-results" / "latest.json")
     parser.add_argument("--keep", action="store_true", help="keep the control plane's folder")
     args = parser.parse_args()
-    binaries = [str(ROOT / "hack" / "binaries.sh"), "path"]
-    bin_dir = Path(
-        subprocess.run(binaries, capture_output=True, text=True, check=True).stdout.strip()
-    )
-    tally = asyncio.run(soak(args, bin_dir))
+    tally = asyncio.run(soak(args, controlplane.binaries_dir()))
     width = max(len(k) for k in tally)
     for key, value in tally.items():
         print(f"{key:<{width}}  {value}")

@@ -30,6 +30,28 @@ def resume_world(api_client: Any, operator: Any, kubectl: Kubectl) -> Iterator[W
         yield world
 
 
+def _lifecycle(
+    world: World,
+    handler_server: HandlerServer,
+    first_delays: dict[str, float],
+    pace: float = 0.0,
+    **handler: Any,
+) -> str:
+    """A type with a create process and `go` (stopped -> going -> gone), whose pre, main and
+    post handlers each add their name to the data, each call taking `pace` seconds; a
+    handler named in `first_delays` takes that long on its first call. Returns `go`."""
+    world.define_type()
+    world.process("create", ["requested"], "creating", "stopped", trigger="create")
+    go = world.process("go", ["stopped"], "going", "gone")
+    for name, phase in (("pre", "pre"), ("main", "handler"), ("post", "post")):
+        path = f"/{world.type}/{name}"
+        reply = Reply({"data": {name: 1}}, delay=pace)
+        first = Reply({"data": {name: 1}}, delay=first_delays.get(name, pace))
+        handler_server.script(path, first, reply)
+        world.handler(name, [go], handler_server.url(path), phase=phase, **handler)
+    return go
+
+
 @pytest.mark.parametrize("kill_in", ["pre", "main", "post"])
 def test_a_killed_operator_resumes_every_run_exactly_once(
     resume_world: World,
@@ -39,20 +61,9 @@ def test_a_killed_operator_resumes_every_run_exactly_once(
     kill_in: str,
 ) -> None:
     world = resume_world
-    world.define_type()
-    world.process("create", ["requested"], "creating", "stopped", trigger="create")
-    go = world.process("go", ["stopped"], "going", "gone")
+    # The first call of `kill_in` hangs, so the operator is killed with the call in flight.
+    go = _lifecycle(world, handler_server, {kill_in: 3.0}, timeoutSeconds=10)
     prefix = f"/{world.type}"
-    for name, phase in (("pre", "pre"), ("main", "handler"), ("post", "post")):
-        path = f"{prefix}/{name}"
-        if name == kill_in:
-            # The first call hangs, so the operator is killed with the call in flight.
-            handler_server.script(
-                path, Reply({"data": {name: 1}}, delay=3.0), Reply({"data": {name: 1}})
-            )
-        else:
-            handler_server.script(path, Reply({"data": {name: 1}}))
-        world.handler(name, [go], handler_server.url(path), phase=phase, timeoutSeconds=10)
 
     log = tmp_path / "operator.log"
     operator = OperatorProcess(kubeconfig, log, f"--namespace={NAMESPACE}").start()
@@ -107,13 +118,8 @@ def test_random_kills_during_many_concurrent_runs_lose_and_repeat_nothing(
     seed = random.randrange(1 << 32)
     rng = random.Random(seed)
     world = resume_world
-    world.define_type()
-    world.process("create", ["requested"], "creating", "stopped", trigger="create")
-    go = world.process("go", ["stopped"], "going", "gone")
+    go = _lifecycle(world, handler_server, {}, pace=0.05)
     prefix = f"/{world.type}"
-    for name, phase in (("pre", "pre"), ("main", "handler"), ("post", "post")):
-        handler_server.script(f"{prefix}/{name}", Reply({"data": {name: 1}}, delay=0.05))
-        world.handler(name, [go], handler_server.url(f"{prefix}/{name}"), phase=phase)
     handler_server.script(f"{prefix}/made", Reply({"status": {"made": True}}, delay=0.05))
     world.handler("made", [f"{world.type}.create"], handler_server.url(f"{prefix}/made"))
 

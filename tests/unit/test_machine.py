@@ -305,3 +305,52 @@ def test_pruning_keeps_the_newest_ended_runs() -> None:
     assert history.beyond("other", 0) == []
     history.forget("obj", "old")
     assert history.beyond("obj", 2) == ["whole"]
+
+
+_state = st.sampled_from(["a", "b", "c", "d", "e", "ü", "x" * 63])
+_process_specs = st.lists(
+    st.tuples(
+        st.lists(_state, min_size=1, max_size=3, unique=True),  # start
+        _state,  # transitioning
+        _state,  # done
+        st.sampled_from([None, "create", "delete"]),  # trigger
+        st.one_of(st.none(), st.integers(min_value=0, max_value=9)),  # onError: p<i>
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+@given(_process_specs, st.booleans())
+def test_random_process_graphs_never_crash_the_catalog(
+    specs: list[tuple[list[str], str, str, str | None, int | None]], with_type: bool
+) -> None:
+    """Cycles, unreachable and shared states, missing onError targets: every question the
+    operator asks has an answer, and whatever cannot run says why in words."""
+    catalog = _catalog(*([_rd("t", "ts")] if with_type else []))
+    for i, (start, transitioning, done, trigger, on_error) in enumerate(specs):
+        process = _pd(f"t.p{i}", ["s"], "m", "e")  # valid alone; then any graph in its place
+        process.spec.start, process.spec.transitioning, process.spec.done = (
+            start,
+            transitioning,
+            done,
+        )
+        if trigger:
+            process.spec.trigger = trigger  # type: ignore[assignment]
+        process.spec.on_error = None if on_error is None else f"t.p{on_error}"
+        catalog.put(process)
+    catalog.put(_ph("h", ["*.p0", "t.p1"]))
+    for name in catalog.processes:
+        problems = catalog.process_problems(name)
+        assert all(isinstance(p, str) and p for p in problems)
+        if not with_type:
+            assert "resource type 't' has no ResourceDefinition" in problems
+        catalog.plan(name)
+    assert catalog.resource_problems("t") == (
+        [] if with_type else ["no ResourceDefinition named t"]
+    )
+    states = catalog.states("t")
+    assert set(states) >= {s for spec in specs for s in (*spec[0], spec[1], spec[2])}
+    for state in [*states, None]:
+        catalog.delete_process("t", state)
+    catalog.create_process("t")
