@@ -19,7 +19,7 @@ import pytest
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
 from tests.support.operator import OperatorProcess
-from tests.support.world import World, wait_for, world_in
+from tests.support.world import GROUP, TEST_GROUP, VERSION, World, wait_for, world_in
 
 NAMESPACE = "kattle-resume"
 
@@ -169,3 +169,88 @@ def test_random_kills_during_many_concurrent_runs_lose_and_repeat_nothing(
         ], (context, name)
         status = world.status(name)
         assert (status["state"], status["transitioning"], status["made"]) == ("gone", "no", True)
+
+
+def test_a_parent_killed_after_handing_over_finishes_before_its_child_runs(
+    resume_world: World, kubeconfig: Path, tmp_path: Path
+) -> None:
+    """The state an operator leaves when killed after a chaining run handed the object to
+    its child and before it wrote its own record, set up by hand: the child was created
+    first, so it is queued first. The parent must still end Chained, with its transition,
+    and the child then run on."""
+    world = resume_world
+    world.define_type()
+    go = world.process("go", ["stopped"], "going", "gone")
+    nxt = world.process("next", ["going"], "nexting", "done")
+    world.create("a")
+    parent, child = "a.go-parent", "a.a-child"
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    world.custom.patch_namespaced_custom_object_status(
+        TEST_GROUP,
+        "v1",
+        world.namespace,
+        world.plural,
+        "a",
+        {
+            "status": {
+                "state": "going",
+                "transitioning": "yes",
+                "process": nxt,
+                "activeRun": child,
+                "lastRun": {
+                    "name": parent,
+                    "process": go,
+                    "phase": "Succeeded",
+                    "exitReason": "Chained",
+                    "fromState": "stopped",
+                    "startTime": now,
+                    "endTime": now,
+                    "chainedTo": child,
+                },
+            }
+        },
+    )
+    for name, process, extra in (
+        (child, nxt, {"trigger": "chain", "parent": parent}),
+        (parent, go, {}),
+    ):
+        world.custom.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            world.namespace,
+            "processinstances",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ProcessInstance",
+                "metadata": {"name": name},
+                "spec": {"process": process, "resource": {"name": "a"}, **extra},
+            },
+        )
+    world.custom.patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        world.namespace,
+        "processinstances",
+        parent,
+        {"status": {"phase": "Running", "attempts": 1}},
+    )
+
+    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log", f"--namespace={NAMESPACE}")
+    operator.start()
+    try:
+        first = world.wait_run(parent)
+        second = world.wait_run(child)
+    finally:
+        operator.stop()
+    assert (first["phase"], first["exitReason"], first["chainedTo"]) == (
+        "Succeeded",
+        "Chained",
+        child,
+    )
+    assert [(t["from"], t["to"]) for t in first["transitions"]] == [("stopped", "going")]
+    assert (second["phase"], second["exitReason"]) == ("Succeeded", "Done")
+    assert [(t["from"], t["to"]) for t in second["transitions"]] == [
+        ("going", "nexting"),
+        ("nexting", "done"),
+    ]
+    assert world.status("a")["state"] == "done"

@@ -203,6 +203,12 @@ class ProcessRun:
         self.obj = obj
         if decision.verdict is Verdict.FINISHED:
             return await self._finish_from_summary(spec, status["lastRun"])
+        parent = self.pi["spec"].get("parent")
+        if holder == self.name and parent and await self._run_alive(parent):
+            # Handed the object, but the parent's record is not final: the operator stopped
+            # in between. The parent goes first, so it finishes from the object's lastRun
+            # (which names it until this run ends).
+            return Result(Outcome.WAITING, parent)
         if decision.verdict is Verdict.WAIT:
             await self._record(phase="Pending", message=decision.reason)
             return Result(Outcome.WAITING, holder)
