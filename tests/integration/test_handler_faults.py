@@ -138,3 +138,22 @@ def test_hanging_handlers_do_not_hold_up_other_objects(
     assert log["phase"] == "Succeeded"
     assert time.monotonic() - began < 5
     assert all(world.status(name)["state"] == "sticking" for name in names)
+
+
+def test_a_handler_may_not_write_another_state_machine_of_its_type(
+    world: World, handler_server: HandlerServer
+) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    world.process("allocate", ["unallocated"], "allocating", "allocated", stateField="allocState")
+    path = f"/{world.type}/sneaky"
+    handler_server.script(path, Reply({"status": {"allocState": "allocated", "ip": "10.0.0.7"}}))
+    handler = world.handler("sneaky", [go], handler_server.url(path), retryLimit=0)
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    log = world.wait_run(world.run(go, "a"))
+    assert log["phase"] == "Failed"
+    assert f"handler {handler} may not write status.allocState" in log["message"]
+    assert "allocState" not in world.status("a")
+    assert "ip" not in world.status("a")

@@ -356,6 +356,8 @@ class ProcessRun:
                     )
             if error is None and reply is not None and reply.chain:
                 error = self._chain_problem(reply.chain, definition)
+            if error is None and reply is not None and reply.status:
+                error = self._status_problem(step.handler, reply.status)
             if error is None and reply is not None:
                 if reply.retry_after_seconds is not None and not reply.chain:
                     call.outcome, call.message = "RetryAfter", reply.message or ""
@@ -558,6 +560,19 @@ class ProcessRun:
     async def _run_alive(self, name: str) -> bool:
         other = await self.engine.kube.get_or_none(PROCESS_INSTANCES, name, self.namespace)
         return other is not None and (other.get("status") or {}).get("phase") not in FINAL_PHASES
+
+    def _status_problem(self, handler: str, writes: Mapping[str, Any]) -> str | None:
+        """Handlers may not write the state fields the type's processes keep (the common
+        ones, like `state`, are refused when the reply is parsed)."""
+        type_name = self.process_name.partition(".")[0]
+        fields = {p.spec.state_field for p in self.engine.catalog.processes_of(type_name)}
+        taken = sorted(fields.intersection(writes))
+        if not taken:
+            return None
+        return (
+            f"handler {handler} may not write status.{', status.'.join(taken)}: a state field "
+            f"of {type_name}'s processes"
+        )
 
     def _chain_problem(self, target: str, definition: ProcessDefinition) -> str | None:
         chained = self.engine.catalog.processes.get(target)

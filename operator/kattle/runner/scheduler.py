@@ -126,9 +126,11 @@ class Scheduler:
 
     async def stop(self) -> None:
         workers = [q.worker for q in self._queues.values() if q.worker is not None]
-        for worker in workers:
-            worker.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        # Pending marks and prunes too: none may outlive the API client they use.
+        tasks = [*workers, *self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _work(self, key: ObjectKey) -> None:
         queue = self._queues[key]
