@@ -220,13 +220,26 @@ async def bounded(concurrency: int, jobs: list[Any]) -> list[Any]:
 
 
 TRACEMALLOC_WRAPPER = """
-import atexit, sys, tracemalloc
+import atexit, sys, threading, time, tracemalloc
 tracemalloc.start(3)
 out = sys.argv.pop(1)
+peak = [0, None]
+def watch():  # keeps the snapshot taken nearest the peak: the peak is what RSS shows
+    while True:
+        time.sleep(2)
+        current = tracemalloc.get_traced_memory()[0]
+        if current > peak[0]:
+            peak[0], peak[1] = current, tracemalloc.take_snapshot()
+threading.Thread(target=watch, daemon=True).start()
 def dump():
-    stats = tracemalloc.take_snapshot().statistics("lineno")
     with open(out, "w") as f:
-        f.writelines(f"{s}\\n" for s in stats[:40])
+        for title, snapshot in (("at the peak", peak[1]), ("at exit", tracemalloc.take_snapshot())):
+            if snapshot is None:
+                continue
+            stats = snapshot.statistics("lineno")
+            total = sum(s.size for s in stats) / 2**20
+            f.write(f"== {title}: {total:.1f} MiB traced ==\\n")
+            f.writelines(f"{s}\\n" for s in stats[:30])
 atexit.register(dump)
 sys.argv[0] = "kattle"
 from kattle.cli.main import main
