@@ -335,3 +335,37 @@ def test_history_is_pruned_to_the_limit(world: World) -> None:
     obj = world.get("a")
     assert obj is not None
     assert obj["status"]["lastRun"]["name"] in {r["metadata"]["name"] for r in kept}
+
+
+def test_kattle_run_follows_a_chain_even_when_the_first_run_is_pruned(
+    world: World, handler_server: HandlerServer, kubeconfig: Path
+) -> None:
+    world.define_type(historyLimit=1)  # the chaining run goes as soon as its child ends
+    go = world.process("go", ["requested"], "going", "gone")
+    nxt = world.process("next", ["going"], "nexting", "done")
+    path = f"/{world.type}/chain"
+    handler_server.script(path, Reply({"chain": nxt}))
+    world.handler("chain", [go], handler_server.url(path))
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    kattle = Path(sys.executable).parent / "kattle"
+    result = subprocess.run(
+        [
+            *(str(kattle), "run", go, f"{world.plural}/a", "-n", world.namespace, "--wait"),
+            f"--kubeconfig={kubeconfig}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    chained = next(i for i, line in enumerate(lines) if line.startswith("Succeeded (Chained)"))
+    assert "  state: requested -> going" in lines[:chained]
+    assert lines[chained + 1].endswith(" continues")
+    assert "  state: going -> nexting" in lines[chained + 2 :]
+    assert "  state: nexting -> done" in lines[chained + 2 :]
+    assert lines[-1] == "Succeeded (Done)"
+    wait_for("the chaining run pruned", lambda: len(world.runs("a")) == 1)

@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any, cast
 
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from kattle.api.common import GROUP, VERSION
@@ -106,44 +106,108 @@ def run(args: argparse.Namespace) -> int:
     print(f"processinstance.{GROUP}/{run_name} created")
     if not args.wait:
         return 0
-    return follow(custom, namespace, run_name, args.timeout)
+    return follow(custom, namespace, run_name, args.timeout, created["metadata"]["resourceVersion"])
 
 
-def follow(custom: client.CustomObjectsApi, namespace: str, name: str, timeout: float) -> int:
-    """Prints each transition and handler call as the run records them, until it ends."""
-    deadline = time.monotonic() + timeout
-    shown_transitions = shown_calls = 0
-    last_phase = None
-    while time.monotonic() < deadline:
-        try:
-            pi = cast(
-                dict[str, Any],
-                custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name),
-            )
-        except ApiException as error:
-            raise CommandError(api_message(error)) from None
+class _Shown:
+    """What has been printed of one run, so each entry is printed once."""
+
+    def __init__(self) -> None:
+        self.transitions = 0
+        self.calls = 0
+        self.phase: str | None = None
+
+    def show(self, pi: dict[str, Any]) -> bool:
+        """Prints what is new in the run's log; True once the run has ended."""
         status = pi.get("status") or {}
         phase = status.get("phase")
-        if phase != last_phase and phase not in FINAL_PHASES and phase:
+        if phase != self.phase and phase not in FINAL_PHASES and phase:
             note = f": {status['message']}" if status.get("message") else ""
             print(f"{phase}{note}")
-            last_phase = phase
+            self.phase = phase
         calls = status.get("handlerCalls") or []
         transitions = status.get("transitions") or []
-        events = [("t", t) for t in transitions[shown_transitions:]] + [
-            ("c", c) for c in calls[shown_calls:]
+        entries = [("t", t) for t in transitions[self.transitions :]] + [
+            ("c", c) for c in calls[self.calls :]
         ]
-        events.sort(key=lambda e: e[1].get("time") or e[1].get("start") or "")
-        for what, entry in events:
+        entries.sort(key=lambda e: e[1].get("time") or e[1].get("start") or "")
+        for what, entry in entries:
             print(_transition_line(entry) if what == "t" else _call_line(entry))
-        shown_transitions, shown_calls = len(transitions), len(calls)
-        if phase in FINAL_PHASES:
-            exit_reason = status.get("exitReason") or ""
-            message = f": {status['message']}" if status.get("message") else ""
-            print(f"{phase} ({exit_reason}){message}")
-            return 0 if phase == "Succeeded" else 1
-        time.sleep(0.25)
-    raise CommandError(f"processinstance {name} did not end within {timeout:.0f}s")
+        self.transitions, self.calls = len(transitions), len(calls)
+        return phase in FINAL_PHASES
+
+
+def follow(
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    name: str,
+    timeout: float,
+    resource_version: str | None = None,
+) -> int:
+    """Prints each transition and handler call as the run records them, until it ends;
+    then follows the run it chained or handed over to (onError). Exits 0 if the run, or
+    the chain it started, succeeded."""
+    deadline = time.monotonic() + timeout
+    failed = False
+    while True:
+        pi = _watch_until_ended(custom, namespace, name, deadline, resource_version)
+        status = pi.get("status") or {}
+        phase, reason = status.get("phase"), status.get("exitReason") or ""
+        message = f": {status['message']}" if status.get("message") else ""
+        print(f"{phase} ({reason}){message}")
+        failed = failed or phase != "Succeeded"
+        child = status.get("chainedTo")
+        if not child or reason not in ("Chained", "OnError"):
+            return 1 if failed else 0
+        print(f"processinstance.{GROUP}/{child} continues")
+        name, resource_version = child, None
+
+
+def _watch_until_ended(
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    name: str,
+    deadline: float,
+    resource_version: str | None,
+) -> dict[str, Any]:
+    """The run's last state, read from a watch: a run pruned right after it ended (a short
+    historyLimit) is still seen ending, which reading it again and again could miss."""
+    shown = _Shown()
+    while time.monotonic() < deadline:
+        if resource_version is None:
+            try:
+                pi = cast(
+                    dict[str, Any],
+                    custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name),
+                )
+            except ApiException as error:
+                raise CommandError(api_message(error)) from None
+            if shown.show(pi):
+                return pi
+            resource_version = pi["metadata"]["resourceVersion"]
+        stream = watch.Watch().stream(  # type: ignore[no-untyped-call]  # untyped library
+            custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            field_selector=f"metadata.name={name}",
+            resource_version=resource_version,
+            timeout_seconds=max(1, min(60, int(deadline - time.monotonic()))),
+        )
+        try:
+            for event in stream:
+                pi = cast(dict[str, Any], event["object"])
+                if event["type"] == "DELETED":
+                    raise CommandError(f"processinstance {name} was deleted before it ended")
+                resource_version = pi["metadata"]["resourceVersion"]
+                if shown.show(pi):
+                    return pi
+        except ApiException as error:
+            if error.status != 410:  # 410: the watch fell too far behind; read afresh
+                raise CommandError(api_message(error)) from None
+            resource_version = None
+    raise CommandError(f"processinstance {name} did not end within the timeout")
 
 
 def _transition_line(t: dict[str, Any]) -> str:
