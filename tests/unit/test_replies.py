@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kattle.api.webhook import OPERATOR_STATUS_FIELDS, ProcessReply
-from kattle.webhooks.client import HandlerCallError, parse_reply
+from kattle.webhooks.client import HandlerCallError, parse_reply, redact
 
 WHERE = "handler h (http://127.0.0.1:1/h)"
 
@@ -83,3 +83,16 @@ def test_reply_errors_say_what_is_wrong(status: int, raw: bytes, expected: str |
         assert isinstance(outcome, HandlerCallError)
         assert expected in str(outcome), str(outcome)
         assert len(str(outcome)) < 1000  # it goes into the run's log and the object's status
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Bearer s3cr3t-token, again s3cr3t-token", "Bearer [redacted], again [redacted]"),
+        ("quoted up to 300 characters: s3cr3t-to", "quoted up to 300 characters: [redacted]"),
+        ("nothing secret here: s3c", "nothing secret here: s3c"),  # too short to tell
+        ("key: abc", "key: abc"),  # a secret under 4 characters is never redacted
+    ],
+)
+def test_secrets_are_redacted_even_when_cut_short(text: str, expected: str) -> None:
+    assert redact(text, ["s3cr3t-token", "abc"]) == expected

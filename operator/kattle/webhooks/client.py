@@ -102,7 +102,7 @@ class WebhookClient:
         try:
             reply = await self._call(where, url, spec, body, headers)
         except HandlerCallError as error:
-            redacted = _redact(str(error), secrets)
+            redacted = redact(str(error), secrets)
             if redacted == str(error):
                 raise
             raise HandlerCallError(redacted, reason=error.reason) from None
@@ -111,10 +111,10 @@ class WebhookClient:
         # What ends up in the run's log, the object's status and Events.
         return reply.model_copy(
             update={
-                "error": reply.error and _redact(reply.error, secrets),
-                "message": reply.message and _redact(reply.message, secrets),
+                "error": reply.error and redact(reply.error, secrets),
+                "message": reply.message and redact(reply.message, secrets),
                 "events": [
-                    e.model_copy(update={"message": _redact(e.message, secrets)})
+                    e.model_copy(update={"message": redact(e.message, secrets)})
                     for e in reply.events
                 ],
             }
@@ -236,10 +236,17 @@ class WebhookClient:
 MIN_REDACTED_LENGTH = 4
 
 
-def _redact(text: str, secrets: list[str]) -> str:
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` without the secrets, also one cut short at its end (error bodies are quoted
+    in excerpts)."""
     for secret in secrets:
-        if len(secret) >= MIN_REDACTED_LENGTH:
-            text = text.replace(secret, "[redacted]")
+        if len(secret) < MIN_REDACTED_LENGTH:
+            continue
+        text = text.replace(secret, "[redacted]")
+        for length in range(len(secret) - 1, MIN_REDACTED_LENGTH - 1, -1):
+            if text.endswith(secret[:length]):
+                text = text[:-length] + "[redacted]"
+                break
     return text
 
 
