@@ -30,6 +30,7 @@ from kattle.observability.server import HealthServer
 from kattle.runner.run import Engine
 from kattle.runner.scheduler import Scheduler, object_key_of_run
 from kattle.webhooks.client import WebhookClient
+from kattle.wiring import slim_watch
 
 logger = logging.getLogger("kattle")
 WORKER_LIMIT = 256
@@ -193,6 +194,11 @@ async def run_operator(
     liveness: str | None,
     stop_flag: asyncio.Event | None = None,
 ) -> None:
+    if not slim_watch.install():
+        logger.warning(
+            "this Kopf version has no continuous_watch to wrap: watched objects keep their "
+            "managedFields in memory (Kattle works, with more memory under bursts)"
+        )
     registry = build_registry(options)
     await kopf.operator(
         registry=registry,
