@@ -549,6 +549,8 @@ async def measure_idle(
     }
 
 
+VARIANTS = ("one_handler", "no_handlers")
+
 # -- the run ----------------------------------------------------------------------------------
 
 
@@ -564,6 +566,8 @@ async def measure_sizes(
     ceiling_runs = results["ceiling"]["patches_per_second"] / MINIMUM_WRITES
     for n in args.sizes:
         for variant, handler in (("one_handler", url), ("no_handlers", None)):
+            if variant not in args.variants:
+                continue
             type_name = f"b{n}{'h' if handler else 'n'}"
             cluster.apply(definitions(type_name, handler))
             cluster.wait_ready(type_name)
@@ -578,7 +582,13 @@ async def measure_sizes(
                 "create": phases["create"].summary(),
                 "manual": phases["manual"].summary(),
                 "manual_efficiency": round(phases["manual"].runs_per_second / ceiling_runs, 3),
+                # The high-water mark so far, with every object of the earlier batches still
+                # there: the operator's memory for that many objects and their runs.
+                "objects_held": sum(len(o) for o in objects.values()),
+                "operator_peak_rss_mb": round(peak_rss_mb(pid), 1),
             }
+    if "one_handler" not in args.variants:
+        return
     idle_type = f"b{args.sizes[0]}h"
     print("idle latency", file=sys.stderr)
     results["idle_manual_run_one_handler"] = await measure_idle(
@@ -656,6 +666,12 @@ def report(results: dict[str, Any]) -> str:
             f"p95 {idle['latency_ms']['p95']} ms over {idle['runs']} runs",
         ]
     lines.append(f"operator peak RSS: {results['operator_peak_rss_mb']} MB")
+    for n, variants in results["sizes"].items():
+        for variant, phases in variants.items():
+            lines.append(
+                f"  after N={n} {variant}: {phases['operator_peak_rss_mb']} MB"
+                f" with {phases['objects_held']} objects held"
+            )
     first: dict[str, Any] = next(iter(results["sizes"].values()), {})
     for variant, phases in first.items():
         requests = ", ".join(f"{k} {v}" for k, v in phases["manual"]["requests_per_run"].items())
@@ -669,6 +685,13 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--ceiling-patches", type=int, default=5000)
     parser.add_argument("--idle-runs", type=int, default=30)
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=VARIANTS,
+        default=list(VARIANTS),
+        help="which batches to run for each size (default: both)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "latest.json")
     parser.add_argument("--keep", action="store_true", help="keep the control plane's folder")
     args = parser.parse_args()

@@ -35,6 +35,7 @@ from kattle.wiring import slim_watch
 logger = logging.getLogger("kattle")
 WORKER_LIMIT = 256
 WORKER_IDLE_SECONDS = 0.2
+LIST_CHUNK_SIZE = 500
 
 
 @dataclass
@@ -82,6 +83,10 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
     async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         settings.posting.level = logging.WARNING
         settings.watching.server_timeout = 300
+        # A watch the API server drops under a burst resumes from its resourceVersion; when
+        # that is too old (410 Gone) Kopf lists the kind again. Unchunked, a list of 10,000
+        # objects is one response held three times over while it is read and parsed.
+        settings.watching.chunk_size = LIST_CHUNK_SIZE
         # Kopf gives each object with pending events a worker; a burst of thousands of new
         # objects would otherwise mean thousands of workers at once, each holding a body.
         # A worker lingers idle for more events of its object: briefly, or the limit would
