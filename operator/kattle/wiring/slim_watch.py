@@ -12,10 +12,16 @@ fails too): the operator then works as before, with fatter queues.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from types import ModuleType
 from typing import Any
 
-from kopf._cogs.clients import watching
+watching: ModuleType | None
+try:
+    from kopf._cogs.clients import watching
+except ImportError:  # a Kopf that moved it: install() says so, the operator still runs
+    watching = None
 
 _MARK = "_kattle_slim"
 
@@ -32,13 +38,15 @@ def drop_managed_fields(event: object) -> None:
 
 
 def _slimmed(
-    original: Callable[..., AsyncIterator[Any]],
+    original: Callable[..., AsyncGenerator[Any, None]],
 ) -> Callable[..., AsyncIterator[Any]]:
     async def continuous_watch(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        # Both the initial listing and the watch that follows come through here.
-        async for event in original(*args, **kwargs):
-            drop_managed_fields(event)
-            yield event
+        # Both the initial listing and the watch that follows come through here. Closing
+        # this generator closes Kopf's at once (its response, its pause waiter), not at GC.
+        async with contextlib.aclosing(original(*args, **kwargs)) as events:
+            async for event in events:
+                drop_managed_fields(event)
+                yield event
 
     setattr(continuous_watch, _MARK, True)
     return continuous_watch
@@ -46,9 +54,11 @@ def _slimmed(
 
 def install() -> bool:
     """Wraps Kopf's watch once; False when this Kopf has no such seam."""
+    if watching is None:
+        return False
     original = getattr(watching, "continuous_watch", None)
     if original is None or not callable(original):
         return False
     if not getattr(original, _MARK, False):
-        watching.continuous_watch = _slimmed(original)
+        setattr(watching, "continuous_watch", _slimmed(original))  # noqa: B010
     return True
