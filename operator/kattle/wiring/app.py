@@ -31,6 +31,7 @@ from kattle.runner.run import Engine
 from kattle.runner.scheduler import Scheduler, object_key_of_run
 from kattle.webhooks.client import WebhookClient
 from kattle.wiring import slim_watch
+from kattle.wiring.no_diffbase import NoDiffBaseStorage
 
 logger = logging.getLogger("kattle")
 WORKER_LIMIT = 256
@@ -87,6 +88,7 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
         # that is too old (410 Gone) Kopf lists the kind again. Unchunked, a list of 10,000
         # objects is one response held three times over while it is read and parsed.
         settings.watching.chunk_size = LIST_CHUNK_SIZE
+        settings.persistence.diffbase_storage = NoDiffBaseStorage()
         # Kopf gives each object with pending events a worker; a burst of thousands of new
         # objects would otherwise mean thousands of workers at once, each holding a body.
         # A worker lingers idle for more events of its object: briefly, or the limit would

@@ -1,4 +1,5 @@
-"""The seam in Kopf's watch that drops `managedFields` (kattle/wiring/slim_watch.py)."""
+"""What Kattle sets in Kopf to save memory and CPU: kattle/wiring/slim_watch.py and
+no_diffbase.py."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import kopf
 from kopf._cogs.clients import watching
 
 from kattle.wiring import slim_watch
+from kattle.wiring.no_diffbase import NoDiffBaseStorage
 
 
 def _event(name: str, **meta: Any) -> dict[str, Any]:
@@ -45,3 +48,13 @@ def test_events_lose_managed_fields_and_keep_everything_else() -> None:
     assert seen[1] == _event("b", labels={"x": "y"})
     assert seen[2] is bookmark
     assert seen[3] == {"type": "ERROR", "object": {"code": 410}}
+
+
+def test_the_diff_base_storage_keeps_and_writes_nothing() -> None:
+    storage = NoDiffBaseStorage()
+    body = kopf.Body({"metadata": {"name": "a", "annotations": {"x": "y"}}, "spec": {"a": 1}})
+    patch = kopf.Patch()
+    assert storage.build(body=body) == {}
+    assert storage.fetch(body=body) is None
+    storage.store(body=body, patch=patch, essence=kopf.BodyEssence({"spec": {"a": 1}}))
+    assert not patch
