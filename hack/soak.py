@@ -317,6 +317,16 @@ async def soak(args: argparse.Namespace, bin_dir: Path) -> dict[str, Any]:
         "canceled": sum(v for k, v in ended.items() if k.startswith("Canceled/")),
         "lost": len(open_runs) + len(asked - present),
         "duplicated_transitions": sum(duplicated(r) for r in runs),
+        # The evidence, so that a failure found after an hour can be read, not just counted.
+        "duplicated_runs": [
+            {
+                "name": r["metadata"]["name"],
+                "process": r["spec"].get("process"),
+                "status": r.get("status") or {},
+            }
+            for r in runs
+            if duplicated(r)
+        ],
         "objects_left_mid_process": stuck_objects,
         "handler_faults": dict(sorted(faults.items())),
         "operator_kills": operator.kills,
@@ -352,7 +362,11 @@ def main() -> int:
     tally = asyncio.run(soak(args, controlplane.binaries_dir()))
     width = max(len(k) for k in tally)
     for key, value in tally.items():
-        print(f"{key:<{width}}  {value}")
+        if key != "duplicated_runs":
+            print(f"{key:<{width}}  {value}")
+    for run in tally["duplicated_runs"]:
+        print(f"\nduplicated transitions in {run['name']} ({run['process']}):")
+        print(json.dumps(run["status"], indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(tally, indent=2) + "\n")
     bad = tally["lost"] or tally["duplicated_transitions"] or tally["objects_left_mid_process"]
