@@ -254,3 +254,95 @@ def test_a_parent_killed_after_handing_over_finishes_before_its_child_runs(
         ("nexting", "done"),
     ]
     assert world.status("a")["state"] == "done"
+
+
+def test_a_run_killed_before_its_record_ends_before_the_next_run_takes_the_object(
+    resume_world: World, handler_server: HandlerServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    """The state an operator leaves when killed after a run's done write and before its
+    record, with the next run already asked for, set up by hand (a 35-minute soak met it):
+    the next run is queued first. The killed run must still end Done from the object's
+    lastRun, with each transition once and no handler called again, and the next run go
+    after it. And a run whose record says it took an object that was let go since (b) is
+    canceled, not run a second time."""
+    world = resume_world
+    world.define_type()
+    poke = world.process("poke", ["stopped"], "poking", "stopped")
+    path = f"/{world.type}/work"
+    handler_server.script(path, Reply({"data": {"work": 1}}))
+    world.handler("work", [poke], handler_server.url(path))
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    took = {"field": "state", "from": "stopped", "to": "poking", "time": now}
+    # The killed run sorts after the next one by name, and is created after it.
+    killed, following, lost = "a.poke-b", "a.poke-a", "b.poke-a"
+    for obj, last in (("a", killed), ("b", None)):
+        world.create(obj)
+        status: dict[str, Any] = {"state": "stopped", "transitioning": "no"}
+        if last:
+            status["lastRun"] = {
+                "name": last,
+                "process": poke,
+                "phase": "Succeeded",
+                "exitReason": "Done",
+                "fromState": "stopped",
+                "startTime": now,
+                "endTime": now,
+            }
+        world.custom.patch_namespaced_custom_object_status(
+            TEST_GROUP, "v1", world.namespace, world.plural, obj, {"status": status}
+        )
+    for name in (following, killed, lost):
+        world.custom.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            world.namespace,
+            "processinstances",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ProcessInstance",
+                "metadata": {"name": name},
+                "spec": {"process": poke, "resource": {"name": name.partition(".")[0]}},
+            },
+        )
+    for name in (killed, lost):
+        world.custom.patch_namespaced_custom_object_status(
+            GROUP,
+            VERSION,
+            world.namespace,
+            "processinstances",
+            name,
+            {
+                "status": {
+                    "phase": "Retrying",
+                    "attempts": 2,
+                    "startTime": now,
+                    "transitions": [took],
+                }
+            },
+        )
+
+    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log", f"--namespace={NAMESPACE}")
+    operator.start()
+    try:
+        first = world.wait_run(killed)
+        second = world.wait_run(following)
+        canceled = world.wait_run(lost)
+    finally:
+        operator.stop()
+    assert (first["phase"], first["exitReason"]) == ("Succeeded", "Done"), first
+    assert [(t["from"], t["to"]) for t in first["transitions"]] == [
+        ("stopped", "poking"),
+        ("poking", "stopped"),
+    ]
+    assert (second["phase"], second["exitReason"]) == ("Succeeded", "Done"), second
+    assert [(t["from"], t["to"]) for t in second["transitions"]] == [
+        ("stopped", "poking"),
+        ("poking", "stopped"),
+    ]
+    calls = handler_server.calls(path)
+    assert [c.event["run"]["name"] for c in calls] == [following], "a process ran twice"
+    assert world.status("a")["lastRun"]["name"] == following
+
+    assert (canceled["phase"], canceled["exitReason"]) == ("Canceled", "Canceled"), canceled
+    assert "not run twice" in canceled["message"]
+    assert world.status("b")["state"] == "stopped"

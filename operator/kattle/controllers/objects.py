@@ -21,8 +21,7 @@ from kattle.kube.kinds import PROCESS_INSTANCES, kind_of
 from kattle.machine.admission import current_state
 from kattle.machine.conditions import set_condition
 from kattle.machine.names import run_name
-from kattle.runner.run import FINALIZER, Engine, run_manifest
-from kattle.runner.scheduler import ObjectKey
+from kattle.runner.run import FINALIZER, Engine, ObjectKey, run_manifest
 
 logger = logging.getLogger(__name__)
 

@@ -38,6 +38,9 @@ class History:
     def ended(self, key: Any, run: dict[str, Any]) -> None:
         self._ended.setdefault(key, {})[run["metadata"]["name"]] = age_key(run)
 
+    def has(self, key: Any, name: str) -> bool:
+        return name in self._ended.get(key, {})
+
     def forget(self, key: Any, name: str) -> None:
         runs = self._ended.get(key)
         if runs is not None:

@@ -60,6 +60,9 @@ DEFINITION_GRACE_SECONDS = 5.0
 DEFAULT_ACTIVE_RUNS = 200
 
 
+ObjectKey = tuple[str, str, str]  # (namespace of the runs, resource type, object name)
+
+
 class Outcome(enum.Enum):
     ENDED = "ended"
     WAITING = "waiting"
@@ -84,6 +87,9 @@ class Engine:
     slots: RunSlots = field(default_factory=lambda: RunSlots(DEFAULT_ACTIVE_RUNS))
     # Reads every definition into the catalog (set by the wiring; at most once a second).
     reload_catalog: Callable[[], Awaitable[None]] | None = None
+    # Whether this operator has seen a run of an object end: saves reading the run back
+    # before the next one takes the object (set by the scheduler).
+    known_ended: Callable[[ObjectKey, str], bool] = field(default=lambda key, name: False)
     _reloaded_at: float = field(default=float("-inf"), repr=False)
 
     async def refresh_catalog(self) -> None:
@@ -204,7 +210,7 @@ class ProcessRun:
         if decision.verdict is Verdict.FINISHED:
             return await self._finish_from_summary(spec, status["lastRun"])
         parent = self.pi["spec"].get("parent")
-        if holder == self.name and parent and await self._run_alive(parent):
+        if holder == self.name and parent and await self._unfinished(parent):
             # Handed the object, but the parent's record is not final: the operator stopped
             # in between. The parent goes first, so it finishes from the object's lastRun
             # (which names it until this run ends).
@@ -229,6 +235,22 @@ class ProcessRun:
             return await self._end("Canceled", "Canceled", decision.reason)
         field = spec.state_field
         if decision.verdict is Verdict.ADMIT:
+            if any(t.to == spec.transitioning for t in self.record.transitions):
+                # This run took the object before and lost it since (activeRun was cleared):
+                # taking it again would run its process twice.
+                return await self._end(
+                    "Canceled",
+                    "Canceled",
+                    "the object is no longer held by this run (activeRun was cleared "
+                    "after it took it); the process is not run twice",
+                )
+            previous = await self._unrecorded_previous(status)
+            if previous is not None:
+                # The run before ended on the object but not yet in its own record (the
+                # operator stopped in between): it goes first, or once the object's lastRun
+                # names this run, the previous one could never tell that it had ended.
+                await self._record(phase="Pending", message=f"waiting for {previous} to end")
+                return Result(Outcome.WAITING, previous)
             from_state = decision.state or ""
             try:
                 self.obj = await self.engine.kube.patch(
@@ -556,6 +578,19 @@ class ProcessRun:
                 refreshed = True
                 continue
             await asyncio.sleep(0.2)
+
+    async def _unrecorded_previous(self, status: Mapping[str, Any]) -> str | None:
+        """The run the object's `lastRun` names, if it is another whose record is not final."""
+        last = status.get("lastRun")
+        name = last.get("name") if isinstance(last, Mapping) else None
+        if not isinstance(name, str) or not name or name == self.name:
+            return None
+        return name if await self._unfinished(name) else None
+
+    async def _unfinished(self, name: str) -> bool:
+        """Whether another run of this object has not ended yet (its record not final)."""
+        key = (self.namespace, self.process_name.partition(".")[0], self.resource_name)
+        return not self.engine.known_ended(key, name) and await self._run_alive(name)
 
     async def _run_alive(self, name: str) -> bool:
         other = await self.engine.kube.get_or_none(PROCESS_INSTANCES, name, self.namespace)

@@ -22,12 +22,11 @@ from kattle.kube.client import ApiError
 from kattle.kube.kinds import PROCESS_INSTANCES
 from kattle.runner.cache import slim
 from kattle.runner.history import History
-from kattle.runner.run import Engine, Outcome, ProcessRun, abandon
+from kattle.runner.run import Engine, ObjectKey, Outcome, ProcessRun, abandon
 from kattle.runner.slots import RunSlots
 
 logger = logging.getLogger(__name__)
 
-ObjectKey = tuple[str, str, str]  # (namespace of the runs, resource type, object name)
 # A waiting run looks again this often even without a wake-up: a holder may end in another
 # operator, or in a way no event reports.
 RECHECK_SECONDS = 5.0
@@ -73,6 +72,9 @@ class Scheduler:
         self.history = History()
         engine.metrics.watch_scheduler(lambda: engine.slots.active, lambda: self.queued)
         self._pruning: set[str] = set()
+        # The run each object's worker saw end last, until the watch reports it ended too.
+        self._ended_here: dict[ObjectKey, str] = {}
+        engine.known_ended = self._known_ended
 
     def submit(self, pi: dict[str, Any]) -> None:
         """A run exists or changed; unfinished runs are queued for their object."""
@@ -81,6 +83,8 @@ class Scheduler:
         if (pi.get("status") or {}).get("phase") in FINAL_PHASES:
             self.forget(pi)
             self._record_ended(key, pi)
+            if self._ended_here.get(key) == name:
+                del self._ended_here[key]
             return
         queue = self._queues.setdefault(key, _Queue())
         if name not in queue.driven:
@@ -103,6 +107,8 @@ class Scheduler:
         name = pi["metadata"]["name"]
         if deleted:
             self.history.forget(key, name)
+            if self._ended_here.get(key) == name:
+                del self._ended_here[key]
         queue = self._queues.get(key)
         if queue is None:
             return
@@ -113,6 +119,9 @@ class Scheduler:
         if deleted and queue.current == name and queue.drive is not None:
             queue.drive.cancel()
             self._background(abandon(self.engine, pi))
+
+    def _known_ended(self, key: ObjectKey, name: str) -> bool:
+        return self._ended_here.get(key) == name or self.history.has(key, name)
 
     def wake(self, key: ObjectKey) -> None:
         """The object changed: waiting runs look again."""
@@ -178,6 +187,8 @@ class Scheduler:
                     continue
                 if result is None or result.outcome is Outcome.ENDED:
                     queue.runs.pop(name, None)
+                    if not self.history.has(key, name):
+                        self._ended_here[key] = name
                     preferred = None
                     if self._on_run_ended is not None:
                         self._on_run_ended(key)
