@@ -67,7 +67,7 @@ class Phase:
     seconds: float
     latencies_ms: list[float] = field(repr=False)
     requests: dict[str, float]
-    operator_cpu_seconds: float
+    cpu_seconds: dict[str, float]  # by process: kube-apiserver, etcd, operator, benchmark
     failed: int
 
     @property
@@ -98,7 +98,10 @@ class Phase:
             },
             "requests_per_run": {k: round(v, 2) for k, v in sorted(self.requests.items())},
             "writes_per_run": round(writes, 2),
-            "operator_cpu_seconds": round(self.operator_cpu_seconds, 2),
+            "operator_cpu_seconds": round(self.cpu_seconds.get("operator", 0.0), 2),
+            "cpu_ms_per_run": {
+                k: round(v * 1000 / self.runs, 2) for k, v in self.cpu_seconds.items()
+            },
         }
 
 
@@ -150,6 +153,25 @@ async def request_counts(kube: KubeClient) -> Counter[str]:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds of each process on the machine's side of a measurement: where the two
+    cores went. The benchmark's own process includes the no-op handler it serves."""
+
+    def __init__(self, plane: Any, operator_pid: int | None = None) -> None:
+        self.pids = {
+            name: pid for name, pid in plane.pids().items() if name in ("etcd", "kube-apiserver")
+        }
+        if operator_pid is not None:
+            self.pids["operator"] = operator_pid
+        self.pids["benchmark"] = os.getpid()
+
+    def read(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def since(self, before: dict[str, float]) -> dict[str, float]:
+        return {name: value - before[name] for name, value in self.read().items()}
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -346,7 +368,9 @@ def object_kind(type_name: str) -> Kind:
 # -- measurements -----------------------------------------------------------------------------
 
 
-async def measure_ceiling(cluster: Cluster, concurrency: int, patches: int) -> dict[str, Any]:
+async def measure_ceiling(
+    cluster: Cluster, meter: CpuMeter, concurrency: int, patches: int
+) -> dict[str, Any]:
     """Status PATCHes on objects of a generated kind in a namespace no operator serves."""
     kind = object_kind("benchceiling")
     objects = [f"c{i}" for i in range(concurrency)]
@@ -371,13 +395,14 @@ async def measure_ceiling(cluster: Cluster, concurrency: int, patches: int) -> d
             subresource="status",
         )
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), meter.read()
     await bounded(concurrency, [patch(i) for i in range(patches)])
     seconds = time.monotonic() - started
     return {
         "patches": patches,
         "seconds": round(seconds, 3),
         "patches_per_second": round(patches / seconds, 1),
+        "cpu_ms_per_patch": {k: round(v * 1000 / patches, 3) for k, v in meter.since(cpu).items()},
     }
 
 
@@ -434,7 +459,7 @@ class RunWatcher:
 async def measure_batch(
     cluster: Cluster,
     watcher: RunWatcher,
-    pid: int,
+    meter: CpuMeter,
     type_name: str,
     n: int,
     concurrency: int,
@@ -446,7 +471,7 @@ async def measure_batch(
     kind = object_kind(type_name)
     names = [f"o{i}" for i in range(n)]
     created = objects.setdefault(type_name, {})
-    before, cpu_before = await request_counts(cluster.kube), cpu_seconds(pid)
+    before, cpu_before = await request_counts(cluster.kube), meter.read()
     requested: dict[str, float] = {}
     ended_before = set(watcher.ended)
 
@@ -476,7 +501,7 @@ async def measure_batch(
 
     await watcher.wait(lambda: len(mine()) >= n, within=max(120.0, n * 0.5))
     seconds = max(v[0] for v in mine()) - started
-    after, cpu_after = await request_counts(cluster.kube), cpu_seconds(pid)
+    after, cpu = await request_counts(cluster.kube), meter.since(cpu_before)
     delta = after - before
     # The benchmark's own creates are the users' requests: counted for manual runs (the run
     # request is one of its writes), not for create runs (the object is not the run's).
@@ -487,7 +512,7 @@ async def measure_batch(
         seconds=seconds,
         latencies_ms=[(t - requested[r]) * 1000 for t, _, r, _ in mine()],
         requests={verb: count / n for verb, count in delta.items() if count > 0},
-        operator_cpu_seconds=cpu_after - cpu_before,
+        cpu_seconds=cpu,
         failed=sum(1 for _, phase, _, _ in mine() if phase != "Succeeded"),
     )
 
@@ -563,6 +588,7 @@ async def measure_sizes(
     results: dict[str, Any],
 ) -> None:
     objects: dict[str, dict[str, Any]] = {}
+    meter = CpuMeter(cluster.plane, pid)
     ceiling_runs = results["ceiling"]["patches_per_second"] / MINIMUM_WRITES
     for n in args.sizes:
         for variant, handler in (("one_handler", url), ("no_handlers", None)):
@@ -576,7 +602,7 @@ async def measure_sizes(
             for phase, manual in (("create", False), ("manual", True)):
                 print(f"N={n} {variant}: {phase} runs", file=sys.stderr)
                 phases[phase] = await measure_batch(
-                    cluster, watcher, pid, type_name, n, args.concurrency, objects, manual=manual
+                    cluster, watcher, meter, type_name, n, args.concurrency, objects, manual=manual
                 )
             results["sizes"].setdefault(str(n), {})[variant] = {
                 "create": phases["create"].summary(),
@@ -622,7 +648,7 @@ async def bench(args: argparse.Namespace, bin_dir: Path) -> dict[str, Any]:
                 cluster.wait_ready("benchceiling")
                 print("measuring the ceiling", file=sys.stderr)
                 results["ceiling"] = await measure_ceiling(
-                    cluster, args.concurrency, args.ceiling_patches
+                    cluster, CpuMeter(plane, process.pid), args.concurrency, args.ceiling_patches
                 )
                 watcher = RunWatcher(kube)
                 await watcher.start()
@@ -672,11 +698,42 @@ def report(results: dict[str, Any]) -> str:
                 f"  after N={n} {variant}: {phases['operator_peak_rss_mb']} MB"
                 f" with {phases['objects_held']} objects held"
             )
+    lines += ["", *cpu_report(results)]
     first: dict[str, Any] = next(iter(results["sizes"].values()), {})
     for variant, phases in first.items():
         requests = ", ".join(f"{k} {v}" for k, v in phases["manual"]["requests_per_run"].items())
         lines.append(f"requests per manual run ({variant}): {requests}")
     return "\n".join(lines) + "\n"
+
+
+SERVER = ("kube-apiserver", "etcd")
+
+
+def cpu_report(results: dict[str, Any]) -> list[str]:
+    """Where the cores went: per ceiling PATCH, and per manual run. `server x` is the API
+    server's and etcd's CPU for a run over that of the minimum writes at the ceiling: what a
+    run costs the server beyond its writes (watches fanning every write out, Events)."""
+    per_patch = results["ceiling"].get("cpu_ms_per_patch")
+    if not per_patch:
+        return []
+    server_patch = sum(per_patch.get(k, 0.0) for k in SERVER)
+    names = ["kube-apiserver", "etcd", "operator", "benchmark"]
+    lines = [
+        "CPU ms          " + "".join(f"{n:>15}" for n in names) + f"{'server x':>10}",
+        "ceiling PATCH   " + "".join(f"{per_patch.get(n, 0.0):>15.2f}" for n in names),
+    ]
+    for n, variants in results["sizes"].items():
+        for variant, phases in variants.items():
+            per_run = phases["manual"].get("cpu_ms_per_run", {})
+            server_run = sum(per_run.get(k, 0.0) for k in SERVER)
+            factor = server_run / (MINIMUM_WRITES * server_patch) if server_patch else 0.0
+            label = f"run N={n} {variant[:3]}"
+            lines.append(
+                f"{label:<16}"
+                + "".join(f"{per_run.get(name, 0.0):>15.2f}" for name in names)
+                + f"{factor:>10.2f}"
+            )
+    return lines
 
 
 def main() -> int:

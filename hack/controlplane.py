@@ -487,6 +487,10 @@ class ControlPlane:
 
     # -- stopping ---------------------------------------------------------------------------
 
+    def pids(self) -> dict[str, int]:
+        """The running processes by name (etcd, kube-apiserver, ...)."""
+        return self._processes()
+
     def _processes(self) -> dict[str, int]:
         try:
             data = json.loads((self.state_dir / PROCESS_FILE).read_text())

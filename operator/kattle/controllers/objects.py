@@ -38,6 +38,38 @@ class ObjectController:
         # Objects whose last event failed on an API error: they are tried again, re-read.
         self._retrying: set[tuple[str, str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Objects with an event not acted on yet: the newest one each, and one worker each.
+        self._latest: dict[ObjectKey, tuple[dict[str, Any], str | None]] = {}
+        self._workers: dict[ObjectKey, asyncio.Task[None]] = {}
+
+    def offer(
+        self, body: dict[str, Any], event_type: str | None, definition: ResourceDefinition
+    ) -> None:
+        """Takes an event without waiting: each object's events are acted on in order by a
+        worker of its own, which skips to the newest when several arrived meanwhile (what
+        is done depends on the object as it is, not on how it got there)."""
+        key = self.key_of(body, definition)
+        self._latest[key] = (body, event_type)
+        if key not in self._workers:
+            task = asyncio.create_task(self._work(key))
+            self._workers[key] = task
+
+    async def _work(self, key: ObjectKey) -> None:
+        try:
+            while key in self._latest:
+                body, event_type = self._latest.pop(key)
+                try:
+                    await self.on_event(body, event_type)
+                except Exception:
+                    logger.exception("object %s/%s: handling its event failed", key[0], key[2])
+        finally:
+            del self._workers[key]
+
+    async def stop(self) -> None:
+        tasks = [*self._workers.values(), *self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def key_of(self, body: Mapping[str, Any], definition: ResourceDefinition) -> ObjectKey:
         namespace = body["metadata"].get("namespace") or self.runs_namespace

@@ -30,7 +30,7 @@ from kattle.observability.server import HealthServer
 from kattle.runner.run import Engine
 from kattle.runner.scheduler import Scheduler, object_key_of_run
 from kattle.webhooks.client import WebhookClient
-from kattle.wiring import slim_watch
+from kattle.wiring import watch_seam
 from kattle.wiring.no_diffbase import NoDiffBaseStorage
 
 logger = logging.getLogger("kattle")
@@ -68,7 +68,10 @@ class Runtime:
     diagrams: DiagramKeeper
 
 
-def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
+def build_registry(
+    options: OperatorOptions,
+) -> tuple[kopf.OperatorRegistry, watch_seam.Router]:
+    """Kopf's handlers, and the router that sends hot kinds' events past Kopf's queues."""
     registry = kopf.OperatorRegistry()
     state: dict[str, Runtime] = {}
 
@@ -149,6 +152,7 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
         if current is None:
             return
         await current.scheduler.stop()
+        await current.objects.stop()
         await current.diagrams.stop()
         if current.health is not None:
             await current.health.stop()
@@ -167,30 +171,43 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
     definition_handler("ProcessDefinition", "processdefinitions")
     definition_handler("ProcessHandler", "processhandlers")
 
-    # The raw watch event's object is a plain dict the operator may keep (Kopf's `body` is a
-    # live view): the scheduler and the object cache hold on to it without copying.
-    @kopf.on.event(GROUP, VERSION, "processinstances", registry=registry, id="runs")
-    async def on_run(event: Mapping[str, Any], type: str | None, **_: Any) -> None:
+    # Runs and orchestrated objects: their events come straight from the watch (see
+    # watch_seam.py); these Kopf handlers keep Kopf watching the kinds, and take the events
+    # themselves only if a Kopf upgrade moved the seam. The raw object is a plain dict the
+    # operator may keep (Kopf's `body` is a live view): no copies are made.
+    def run_event(type: str | None, raw: dict[str, Any]) -> None:
         scheduler = runtime().scheduler
-        raw: dict[str, Any] = event["object"]
         if type == "DELETED":
             scheduler.forget(raw, deleted=True)
             scheduler.wake(object_key_of_run(raw))
         else:
             scheduler.submit(raw)
 
-    @kopf.on.event(category=GENERATED_CATEGORY, registry=registry, id="objects")
-    async def on_object(event: Mapping[str, Any], type: str | None, **_: Any) -> None:
+    def object_event(type: str | None, raw: dict[str, Any]) -> None:
         current = runtime()
-        raw: dict[str, Any] = event["object"]
         definition = current.objects.definition_of(raw)
         if definition is None:
             return
         current.objects.remember(raw, definition, deleted=type == "DELETED")
         current.scheduler.wake(current.objects.key_of(raw, definition))
-        await current.objects.on_event(raw, type)
+        current.objects.offer(raw, type, definition)
 
-    return registry
+    @kopf.on.event(GROUP, VERSION, "processinstances", registry=registry, id="runs")
+    async def on_run(event: Mapping[str, Any], type: str | None, **_: Any) -> None:
+        run_event(type, event["object"])
+
+    @kopf.on.event(category=GENERATED_CATEGORY, registry=registry, id="objects")
+    async def on_object(event: Mapping[str, Any], type: str | None, **_: Any) -> None:
+        object_event(type, event["object"])
+
+    def route(resource: Any) -> watch_seam.EventHandler | None:
+        if resource.group == GROUP and resource.plural == "processinstances":
+            return run_event
+        if GENERATED_CATEGORY in (resource.categories or ()):
+            return object_event
+        return None
+
+    return registry, route
 
 
 async def run_operator(
@@ -201,12 +218,13 @@ async def run_operator(
     liveness: str | None,
     stop_flag: asyncio.Event | None = None,
 ) -> None:
-    if not slim_watch.install():
+    registry, route = build_registry(options)
+    if not watch_seam.install(route):
         logger.warning(
-            "this Kopf version has no continuous_watch to wrap: watched objects keep their "
-            "managedFields in memory (Kattle works, with more memory under bursts)"
+            "this Kopf version has no continuous_watch to wrap: every watch event goes through "
+            "Kopf's queues, and objects keep their managedFields in memory (Kattle works, with "
+            "more memory and CPU under load)"
         )
-    registry = build_registry(options)
     await kopf.operator(
         registry=registry,
         clusterwide=not namespaces,
