@@ -33,8 +33,9 @@ class ObjectController:
     def __init__(self, engine: Engine, *, runs_namespace: str) -> None:
         self.engine = engine
         self.runs_namespace = runs_namespace
-        # Runs this operator created; repeated events for the same object skip the create.
-        self._created: set[str] = set()
+        # Runs this operator created, by object (forgotten with it); repeated events for the
+        # same object skip the create.
+        self._created: dict[ObjectKey, set[str]] = {}
         # Objects whose last event failed on an API error: they are tried again, re-read.
         self._retrying: set[tuple[str, str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -87,6 +88,7 @@ class ObjectController:
         meta = body["metadata"]
         if deleted:
             self.engine.objects.drop(kind, meta["name"], meta.get("namespace"))
+            self._created.pop(self.key_of(body, definition), None)
         else:
             self.engine.objects.put(kind, body)
 
@@ -204,7 +206,8 @@ class ObjectController:
         meta = body["metadata"]
         name = run_name(meta["name"], process, meta["uid"])
         namespace = meta.get("namespace") or self.runs_namespace
-        if f"{namespace}/{name}" in self._created:
+        created = self._created.setdefault(self.key_of(body, definition), set())
+        if name in created:
             return
         try:
             await self.engine.kube.create(
@@ -217,7 +220,7 @@ class ObjectController:
         except ApiError as error:
             if not error.already_exists:
                 raise
-        self._created.add(f"{namespace}/{name}")
+        created.add(name)
 
     async def _set_initial_state(
         self, body: Mapping[str, Any], definition: ResourceDefinition
