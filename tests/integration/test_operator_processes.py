@@ -276,6 +276,40 @@ def test_two_runs_on_one_object_never_overlap(world: World, handler_server: Hand
     assert spans[0][1] <= spans[1][0], f"runs overlapped: {spans}"
 
 
+def test_queued_runs_go_in_the_order_they_were_asked_for(
+    world: World, handler_server: HandlerServer
+) -> None:
+    """Creation times are to the second: runs asked for within one second still go first
+    come, first served, not by name."""
+    world.define_type()
+    go = world.process("toggle", ["requested"], "toggling", "requested")
+    path = f"/{world.type}/slow"
+    handler_server.script(path, Reply({}, delay=0.5), Reply({}))
+    world.handler("slow", [go], handler_server.url(path))
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    asked = []
+    for suffix in ("z", "m", "c", "a"):
+        world.custom.create_namespaced_custom_object(
+            "kattle.dev",
+            "v1alpha1",
+            world.namespace,
+            "processinstances",
+            {
+                "apiVersion": "kattle.dev/v1alpha1",
+                "kind": "ProcessInstance",
+                "metadata": {"name": f"a.toggle-{suffix}"},
+                "spec": {"process": go, "resource": {"name": "a"}},
+            },
+        )
+        asked.append(f"a.toggle-{suffix}")
+    for name in asked:
+        world.wait_run(name)
+    called = [c.event["run"]["name"] for c in handler_server.calls(path)]
+    assert called == asked
+
+
 def test_definitions_that_do_not_fit_together_are_reported_and_do_not_run(world: World) -> None:
     """Each valid alone: an onError process that cannot start where a failed run leaves
     the object. The definition says so, and its runs end Invalid without touching it."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -44,7 +45,9 @@ def object_key_of_run(pi: Mapping[str, Any]) -> ObjectKey:
 
 @dataclass
 class _Queue:
-    runs: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (created, uid)
+    # name -> (creationTimestamp, when this operator first saw it): creation times are to
+    # the second, and watch events arrive in the order runs were created.
+    runs: dict[str, tuple[str, int]] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     worker: asyncio.Task[None] | None = None
     current: str | None = None  # the run being driven now
@@ -72,6 +75,7 @@ class Scheduler:
         self.history = History()
         engine.metrics.watch_scheduler(lambda: engine.slots.active, lambda: self.queued)
         self._pruning: set[str] = set()
+        self._seen = itertools.count()
         # The run each object's worker saw end last, until the watch reports it ended too.
         self._ended_here: dict[ObjectKey, str] = {}
         engine.known_ended = self._known_ended
@@ -94,9 +98,8 @@ class Scheduler:
                 self._background(self._mark_pending(key[0], name, queue.current))
             else:
                 queue.unmarked.add(name)
-        queue.runs.setdefault(
-            name, (pi["metadata"].get("creationTimestamp", ""), pi["metadata"]["uid"])
-        )
+        if name not in queue.runs:
+            queue.runs[name] = (pi["metadata"].get("creationTimestamp", ""), next(self._seen))
         queue.wake.set()
         if queue.worker is None or queue.worker.done():
             queue.worker = asyncio.create_task(self._work(key), name=f"runs:{'/'.join(key)}")
@@ -147,7 +150,7 @@ class Scheduler:
         errors = 0
         try:
             while queue.runs:
-                order = sorted(queue.runs, key=lambda n: (queue.runs[n][0], n))
+                order = sorted(queue.runs, key=lambda n: queue.runs[n])
                 name = preferred if preferred in queue.runs else order[0]
                 queue.wake.clear()
                 queue.current = name
