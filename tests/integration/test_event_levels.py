@@ -1,4 +1,4 @@
-"""`kattle operator --events=warnings`: no Events for ordinary transitions, every warning kept.
+"""`kattle operator --events=warnings`: no Events for runs that go well, every warning kept.
 
 An operator of its own serves a namespace of its own, with the flag set.
 """
@@ -25,7 +25,7 @@ def quiet_world(api_client: Any, operator: Any, kubectl: Kubectl) -> Iterator[Wo
         yield world
 
 
-def test_warnings_only_skips_transition_events_but_keeps_warnings_and_requests(
+def test_warnings_only_skips_run_events_but_keeps_warnings_and_requests(
     quiet_world: World,
     handler_server: HandlerServer,
     kubectl: Kubectl,

@@ -84,17 +84,24 @@ def test_a_deletion_no_delete_process_allows_is_held_and_says_why(
     wait_for("the object to go", lambda: world.get("a") is None)
 
 
-def test_transitions_emit_events(world: World, kubectl: Kubectl) -> None:
+def test_each_run_leaves_one_event_with_the_states_it_went_through(
+    world: World, kubectl: Kubectl
+) -> None:
     _lifecycle(world)
     world.create("a")
     world.wait_state("a", "stopped")
+    start = world.run(f"{world.type}.start", "a")
+    world.wait_run(start)
 
     text = wait_for(
-        "Transitioning and Done events",
-        lambda: "Done" in (e := event_table(kubectl, world, "a")) and "Transitioning" in e and e,
+        "the start run's Done event",
+        lambda: start in (e := event_table(kubectl, world, "a")) and e,
     )
-    assert f"{world.type}.create: requested -> creating" in text
-    assert f"{world.type}.create: creating -> stopped" in text
+    assert f"{world.type}.create: requested -> creating -> stopped" in text
+    assert f"{world.type}.start: stopped -> starting -> running ({start})" in text
+    # One Event a run (each is an API write): two runs, two Events.
+    assert event_reasons(kubectl, world, "a") == {"Done"}
+    assert len(text.strip().splitlines()) == 1 + 2, text
 
 
 def test_a_reply_can_post_events_on_the_object(

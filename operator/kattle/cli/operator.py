@@ -66,9 +66,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=["all", "warnings"],
         default="all",
         help=(
-            "Events to post on objects: all (every transition; the default) or warnings "
-            "(failures, cancellations, held deletions, and what handlers ask for): two "
-            "fewer API writes per run, for large installations"
+            "Events to post on objects: all (one as each run ends, and every warning; the "
+            "default) or warnings (failures, cancellations, held deletions, and what "
+            "handlers ask for): one fewer API write per run, for large installations"
         ),
     )
     parser.add_argument(
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     options = OperatorOptions(
         runs_namespace=args.runs_namespace,
         max_active_runs=args.max_active_runs,
-        transition_events=args.events == "all",
+        run_events=args.events == "all",
         http_address=args.http_address,
         service_overrides=parse_overrides([*env, *args.service_override]),
         peering_lifetime=args.peering_lifetime,

@@ -1,4 +1,4 @@
-"""Posts Kubernetes Events on objects: every transition, every failure.
+"""Posts Kubernetes Events on objects: every run's end, every failure.
 
 Events are for people watching `kubectl describe` or `kubectl events`; the durable record
 is the ProcessInstance. Posting one never blocks or fails a run: errors are logged.
@@ -37,7 +37,7 @@ class EventRecorder:
         on_drop: Callable[[], None] | None = None,
     ) -> None:
         self.kube = kube
-        # Normal Events cost a write each (two per run); large installations may keep to
+        # Normal Events cost a write each (one per run); large installations may keep to
         # warnings, which are always posted.
         self.normal = normal
         # POD_ID is what the Helm chart sets (Kopf's peering reads it too).

@@ -283,12 +283,9 @@ class ProcessRun:
                 from_state,
                 spec.transitioning,
             )
+            # No Event here: the run's one Normal Event is posted when it ends (an Event is
+            # a write; the object's status already shows the run while it lasts).
             self._transition(field, from_state, spec.transitioning)
-            self.engine.events.post(
-                self.obj,
-                "Transitioning",
-                f"{self.process_name}: {from_state} -> {spec.transitioning} ({self.name})",
-            )
         else:
             from_state = status.get("previousState") or ""
             if not any(t.to == spec.transitioning for t in self.record.transitions):
@@ -451,7 +448,9 @@ class ProcessRun:
         )
         self._transition(field, transitioning, done)
         self.engine.events.post(
-            self.obj, "Done", f"{self.process_name}: {transitioning} -> {done} ({self.name})"
+            self.obj,
+            "Done",
+            f"{self.process_name}: {_path(self.from_state, transitioning, done)} ({self.name})",
         )
         type_name = self.process_name.partition(".")[0]
         if self.trigger == "delete" and self.engine.catalog.delete_process(type_name, done) is None:
@@ -881,3 +880,8 @@ def run_manifest(
 
 def state_of(obj: Mapping[str, Any], resource: ResourceDefinition) -> str | None:
     return current_state(obj.get("status") or {}, "state", resource.spec.initial_state)
+
+
+def _path(*states: str | None) -> str:
+    """`stopped -> starting -> running`; a create run starts from no state."""
+    return " -> ".join(state for state in states if state)

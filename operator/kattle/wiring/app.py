@@ -45,7 +45,7 @@ class OperatorOptions:
 
     runs_namespace: str = "default"
     max_active_runs: int = 200
-    transition_events: bool = True
+    run_events: bool = True
     http_address: str | None = None  # HOST:PORT of /metrics, /healthz and /readyz
     service_overrides: dict[str, str] = field(default_factory=dict)
     # With peering: seconds without a keepalive before the others take a replica for dead.
@@ -108,9 +108,7 @@ def build_registry(
             raise kopf.PermanentError("no kubeconfig and no in-cluster service account found")
         kube = KubeClient(Credentials.from_connection_info(info))
         metrics = Metrics()
-        events = EventRecorder(
-            kube, normal=options.transition_events, on_drop=metrics.events_dropped.inc
-        )
+        events = EventRecorder(kube, normal=options.run_events, on_drop=metrics.events_dropped.inc)
         metrics.watch_events(lambda: events.queued)
         engine = Engine(
             kube=kube,
