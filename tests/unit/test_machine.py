@@ -93,6 +93,28 @@ def test_selectors(selector: str, process: str, matches: bool) -> None:
     assert selector_matches(selector, process) is matches
 
 
+def test_a_delete_process_reads_its_own_state_field() -> None:
+    catalog = _catalog(
+        _rd(),
+        _pd("instance.remove", ["stopped"], "removing", "removed", trigger="delete"),
+        _pd(
+            "instance.release",
+            ["allocated"],
+            "releasing",
+            "released",
+            trigger="delete",
+            stateField="allocationState",
+        ),
+    )
+    # The main state says no; the allocation state says release.
+    status = {"state": "running", "allocationState": "allocated"}
+    assert catalog.delete_process("instance", status).metadata.name == "instance.release"  # type: ignore[union-attr]
+    # Released, and `state` in no start state of remove: nothing more to run.
+    assert catalog.delete_process("instance", {**status, "allocationState": "released"}) is None
+    # `state` unset reads as the type's initial state; other fields unset match nothing.
+    assert catalog.delete_process("instance", {}) is None
+
+
 def test_triggers_and_problems() -> None:
     catalog = _catalog(
         _rd(),
@@ -102,8 +124,8 @@ def test_triggers_and_problems() -> None:
         _pd("volume.create", ["requested"], "creating", "inactive", trigger="create"),
     )
     assert catalog.create_process("instance").metadata.name == "instance.create"  # type: ignore[union-attr]
-    assert catalog.delete_process("instance", "error").metadata.name == "instance.remove"  # type: ignore[union-attr]
-    assert catalog.delete_process("instance", "running") is None
+    assert catalog.delete_process("instance", {"state": "error"}).metadata.name == "instance.remove"  # type: ignore[union-attr]
+    assert catalog.delete_process("instance", {"state": "running"}) is None
     assert catalog.process_problems("instance.create") == []
     purge = catalog.process_problems("instance.purge")
     assert any("also instance.remove's" in p for p in purge)
@@ -352,5 +374,5 @@ def test_random_process_graphs_never_crash_the_catalog(
     states = catalog.states("t")
     assert set(states) >= {s for spec in specs for s in (*spec[0], spec[1], spec[2])}
     for state in [*states, None]:
-        catalog.delete_process("t", state)
+        catalog.delete_process("t", {"state": state})
     catalog.create_process("t")

@@ -160,8 +160,7 @@ class ObjectController:
         if status.get("activeRun"):
             return  # the delete process runs once the active run ends
         type_name = definition.metadata.name or ""
-        state = current_state(status, "state", definition.spec.initial_state)
-        process = self.engine.catalog.delete_process(type_name, state)
+        process = self.engine.catalog.delete_process(type_name, status)
         last = status.get("lastRun") or {}
         deletes = {p.metadata.name for p in self.engine.catalog.triggered(type_name, "delete")}
         ran = last.get("phase") == "Succeeded" and last.get("process")
@@ -171,12 +170,20 @@ class ObjectController:
         if ran in deletes:
             await self._release(body, definition)
             return
+        deleting = self.engine.catalog.triggered(type_name, "delete")
+        fields = sorted({"state", *(p.spec.state_field for p in deleting)})
+        now_in = ", ".join(
+            f"{field} {value!r}" if value is not None else f"unset {field}"
+            for field in fields
+            for value in [current_state(status, field, definition.spec.initial_state)]
+        )
         starts = "; ".join(
             f"{p.metadata.name} starts from {', '.join(p.spec.start)}"
-            for p in self.engine.catalog.triggered(type_name, "delete")
+            + ("" if p.spec.state_field == "state" else f" of {p.spec.state_field}")
+            for p in deleting
         )
         message = (
-            f"deletion waits: no delete process starts from state {state!r} ({starts}); "
+            f"deletion waits: no delete process starts from {now_in} ({starts}); "
             "run a process that moves the object to one of those states"
         )
         conditions = status.get("conditions") or []

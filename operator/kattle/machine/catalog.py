@@ -8,11 +8,14 @@ be reported on the definitions' status. Pure data in, plain answers out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from kattle.api.processdefinition import HandlerPhase, ProcessDefinition
 from kattle.api.processhandler import ProcessHandler, ProcessHandlerSpec
 from kattle.api.resourcedefinition import ResourceDefinition
+from kattle.machine.admission import current_state
 
 PHASE_ORDER: dict[HandlerPhase, int] = {"pre": 0, "handler": 1, "post": 2}
 
@@ -90,10 +93,15 @@ class Catalog:
         found = self.triggered(resource_type, "create")
         return found[0] if found else None
 
-    def delete_process(self, resource_type: str, state: str | None) -> ProcessDefinition | None:
-        """The delete-triggered process that may start from `state`, if any."""
+    def delete_process(
+        self, resource_type: str, status: Mapping[str, Any]
+    ) -> ProcessDefinition | None:
+        """The delete-triggered process that may start from the object's `status`, if any
+        (each process reads its own `stateField`)."""
+        resource = self.resources.get(resource_type)
+        initial = resource.spec.initial_state if resource else ""
         for process in self.triggered(resource_type, "delete"):
-            if state in process.spec.start:
+            if current_state(status, process.spec.state_field, initial) in process.spec.start:
                 return process
         return None
 

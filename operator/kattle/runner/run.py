@@ -453,7 +453,10 @@ class ProcessRun:
             f"{self.process_name}: {_path(self.from_state, transitioning, done)} ({self.name})",
         )
         type_name = self.process_name.partition(".")[0]
-        if self.trigger == "delete" and self.engine.catalog.delete_process(type_name, done) is None:
+        if (
+            self.trigger == "delete"
+            and self.engine.catalog.delete_process(type_name, self.obj.get("status") or {}) is None
+        ):
             # No further delete process starts from here (Cattle's remove, then purge): go.
             await self._release_finalizer()
         return await self._end("Succeeded", "Done", "", end=end)
