@@ -9,12 +9,17 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# The same steps tests/unit/test_dockerfile.py runs: build the wheel, install it in a venv.
+# The same steps tests/unit/test_dockerfile.py runs: the locked dependencies (exact
+# versions, every file's hash checked: `make lock` writes the lock), then Kattle's own wheel
+# without resolving anything again, then a check that they fit together.
 RUN python -m venv /opt/kattle/venv
+COPY requirements/image.txt ./requirements/image.txt
+RUN /opt/kattle/venv/bin/pip install --require-hashes --no-deps -r requirements/image.txt
 COPY pyproject.toml README.md ./
 COPY operator ./operator
 RUN python -m pip wheel --no-deps --wheel-dir /tmp/wheels . \
-    && /opt/kattle/venv/bin/pip install /tmp/wheels/kattle-*.whl
+    && /opt/kattle/venv/bin/pip install --no-deps /tmp/wheels/kattle-*.whl \
+    && /opt/kattle/venv/bin/pip check
 # The sample handler service ships in the same image (the chart's samples.enabled).
 COPY samples/handlers/app.py /opt/kattle/samples/handlers/app.py
 
