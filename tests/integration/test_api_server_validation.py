@@ -288,6 +288,21 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
     ("group without a dot", _rd(group="gizmos"), ["spec.group", "should match"]),
     ("bad initial state", _rd(initialState="New State"), ["spec.initialState", "should match"]),
     (
+        "initial state of state in initialStates",
+        _rd(initialStates={"state": "new"}),
+        ["spec.initialStates", "the initial value of `state` is initialState"],
+    ),
+    (
+        "bad field in initialStates",
+        _rd(initialStates={"Health-State": "new"}),
+        ["spec.initialStates", "a lowercase letter, then letters and digits"],
+    ),
+    (
+        "bad state in initialStates",
+        _rd(initialStates={"healthState": "New State"}),
+        ["spec.initialStates.healthState", "should match"],
+    ),
+    (
         "bad deletion policy",
         _rd(deletionPolicy="Cascade"),
         ["spec.deletionPolicy", 'supported values: "Orphan", "Delete"'],

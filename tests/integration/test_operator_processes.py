@@ -336,3 +336,24 @@ def test_definitions_that_do_not_fit_together_are_reported_and_do_not_run(world:
     assert (log["phase"], log["exitReason"]) == ("Failed", "Invalid")
     assert expected in log["message"]
     assert world.status("a")["state"] == "requested"
+
+
+def test_a_second_state_field_starts_in_its_initial_state(world: World) -> None:
+    # Cattle keeps further state machines beside `state` (allocation, health): each starts
+    # in the initial state its type gives it.
+    world.define_type(initialStates={"healthState": "unknown"})
+    check = world.process(
+        "check", ["unknown", "unhealthy"], "checking", "healthy", stateField="healthState"
+    )
+    world.wait_plan(check, 0)
+    world.create("a")
+    world.wait_state("a", "requested")
+    assert world.status("a")["healthState"] == "unknown"
+    log = world.wait_run(world.run(check, "a"))
+    assert log["phase"] == "Succeeded", log
+    assert [(t["field"], t["from"], t["to"]) for t in log["transitions"]] == [
+        ("healthState", "unknown", "checking"),
+        ("healthState", "checking", "healthy"),
+    ]
+    status = world.status("a")
+    assert (status["state"], status["healthState"]) == ("requested", "healthy")

@@ -49,7 +49,7 @@ def _parse(dot: str) -> tuple[dict[str, dict[str, str]], set[tuple[str, str, str
     nodes = {}
     for node in graph.get_nodes():
         name = node.get_name()
-        if name in ("node", "edge", "graph", "initial"):
+        if name in ("node", "edge", "graph") or name.startswith("initial"):
             continue
         label = node.get("label").strip('"')
         labels[name] = label
@@ -101,6 +101,31 @@ def test_the_instance_lifecycle_diagram_has_every_state_and_process() -> None:
         len(p.spec.start) + 1 + bool(p.spec.on_error) for p in catalog.processes_of("instance")
     )
     assert len(edges) == expected + 1  # and the entry arrow
+
+
+def test_each_state_field_with_an_initial_state_has_an_entry_arrow() -> None:
+    docs = _documents()
+    [resource] = [d for d in docs if d["kind"] == "ResourceDefinition"]
+    resource["spec"]["initialStates"] = {"healthState": "unknown"}
+    docs.append(
+        {
+            "kind": "ProcessDefinition",
+            "metadata": {"name": "instance.check"},
+            "spec": {
+                "resourceType": "instance",
+                "stateField": "healthState",
+                "start": ["unknown", "unhealthy"],
+                "transitioning": "checking",
+                "done": "healthy",
+            },
+        }
+    )
+    nodes, edges = _parse(resource_diagram(_catalog(docs), "instance"))
+    assert nodes["requested"]["peripheries"] == "2"
+    assert nodes["healthState: unknown"]["peripheries"] == "2"
+    assert "peripheries" not in nodes["healthState: unhealthy"]
+    assert ("initial", "requested", "", "") in edges
+    assert ("initial_healthState", "healthState: unknown", "", "") in edges
 
 
 def test_diagrams_are_the_same_bytes_whatever_the_order() -> None:

@@ -18,9 +18,12 @@ from kattle.machine.merge import merge
 from kattle.machine.names import MAX_NAME, idempotency_key, run_name
 
 
-def _rd(name: str = "instance", plural: str = "instances") -> ResourceDefinition:
+def _rd(name: str = "instance", plural: str = "instances", **spec: Any) -> ResourceDefinition:
     return ResourceDefinition.model_validate(
-        {"metadata": {"name": name}, "spec": {"names": {"kind": "Instance", "plural": plural}}}
+        {
+            "metadata": {"name": name},
+            "spec": {"names": {"kind": "Instance", "plural": plural}, **spec},
+        }
     )
 
 
@@ -111,8 +114,11 @@ def test_a_delete_process_reads_its_own_state_field() -> None:
     assert catalog.delete_process("instance", status).metadata.name == "instance.release"  # type: ignore[union-attr]
     # Released, and `state` in no start state of remove: nothing more to run.
     assert catalog.delete_process("instance", {**status, "allocationState": "released"}) is None
-    # `state` unset reads as the type's initial state; other fields unset match nothing.
+    # `state` unset reads as the type's initial state; other fields unset match nothing,
+    # unless the type gives them an initial state.
     assert catalog.delete_process("instance", {}) is None
+    catalog.put(_rd(initialStates={"allocationState": "allocated"}))
+    assert catalog.delete_process("instance", {}).metadata.name == "instance.release"  # type: ignore[union-attr]
 
 
 def test_triggers_and_problems() -> None:
@@ -198,7 +204,7 @@ def test_admission(status: dict[str, Any], holder_alive: bool, verdict: Verdict)
         run="me",
         process="instance.start",
         spec=START,
-        initial_state="requested",
+        initial="requested",
         holder_alive=holder_alive,
     )
     assert decision.verdict is verdict, decision.reason
@@ -210,7 +216,7 @@ def test_a_cancel_says_why() -> None:
         run="me",
         process="instance.start",
         spec=START,
-        initial_state="requested",
+        initial="requested",
         holder_alive=False,
     )
     assert (
@@ -218,10 +224,26 @@ def test_a_cancel_says_why() -> None:
     )
 
 
-def test_state_fields_other_than_state_have_no_initial_value() -> None:
-    assert current_state({}, "state", "requested") == "requested"
-    assert current_state({}, "healthState", "requested") is None
-    assert current_state({"healthState": "ok"}, "healthState", "requested") == "ok"
+def test_each_state_field_starts_in_its_own_initial_state() -> None:
+    spec = _rd(initialStates={"healthState": "unknown"}).spec
+    assert spec.initial("state") == "requested"
+    assert spec.initial("healthState") == "unknown"
+    assert spec.initial("allocationState") is None
+    assert current_state({}, "state", spec.initial("state")) == "requested"
+    assert current_state({}, "healthState", spec.initial("healthState")) == "unknown"
+    assert current_state({"healthState": "ok"}, "healthState", "unknown") == "ok"
+    assert current_state({}, "allocationState", spec.initial("allocationState")) is None
+    health = _pd("instance.check", ["unknown"], "checking", "ok", stateField="healthState")
+    decision = decide(
+        status={"state": "running"},
+        run="me",
+        process="instance.check",
+        spec=health.spec,
+        initial=spec.initial("healthState"),
+        holder_alive=False,
+    )
+    assert decision.verdict is Verdict.ADMIT
+    assert decision.state == "unknown"
 
 
 def test_cattle_backoff() -> None:

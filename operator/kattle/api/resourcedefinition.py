@@ -135,6 +135,26 @@ class ResourceDefinitionSpec(KattleModel):
         default=DEFAULT_INITIAL_STATE,
         description="The state a new object starts in, before any process runs.",
     )
+    initial_states: dict[str, StateName] = Field(
+        default_factory=dict,
+        description=(
+            "The state each further state field starts in, by field, e.g. "
+            "`{allocationState: inactive}` for processes whose `stateField` is "
+            "`allocationState`; `state` starts in `initialState`. An object whose field is "
+            "unset is in this state. A field with none stays unset until written, so no "
+            "process of it can start."
+        ),
+        json_schema_extra={
+            "maxProperties": 16,
+            "x-kubernetes-validations": [
+                cel(
+                    "self.all(f, f.matches('^[a-z][a-zA-Z0-9]*$') && f != 'state')",
+                    "initialStates are by stateField (a lowercase letter, then letters and "
+                    "digits); the initial value of `state` is initialState",
+                )
+            ],
+        },
+    )
     deletion_policy: Literal["Orphan", "Delete"] = Field(
         default="Orphan",
         description=(
@@ -149,6 +169,12 @@ class ResourceDefinitionSpec(KattleModel):
         le=1000,
         description="How many ended ProcessInstances to keep per object; older ones are pruned.",
     )
+
+    def initial(self, state_field: str) -> str | None:
+        """The state an object is in while `state_field` is unset."""
+        if state_field == "state":
+            return self.initial_state
+        return self.initial_states.get(state_field)
 
 
 class ResourceDefinitionStatus(KattleModel):

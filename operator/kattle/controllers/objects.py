@@ -175,7 +175,7 @@ class ObjectController:
         now_in = ", ".join(
             f"{field} {value!r}" if value is not None else f"unset {field}"
             for field in fields
-            for value in [current_state(status, field, definition.spec.initial_state)]
+            for value in [current_state(status, field, definition.spec.initial(field))]
         )
         starts = "; ".join(
             f"{p.metadata.name} starts from {', '.join(p.spec.start)}"
@@ -233,7 +233,13 @@ class ObjectController:
         self, body: Mapping[str, Any], definition: ResourceDefinition
     ) -> None:
         await self._patch_status(
-            body, definition, {"state": definition.spec.initial_state, "transitioning": "no"}
+            body,
+            definition,
+            {
+                **definition.spec.initial_states,
+                "state": definition.spec.initial_state,
+                "transitioning": "no",
+            },
         )
 
     async def _release(self, body: Mapping[str, Any], definition: ResourceDefinition) -> None:

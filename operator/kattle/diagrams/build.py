@@ -8,7 +8,7 @@ and unicode included, is safe and the output is the same bytes for the same defi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
 import pydot
@@ -63,24 +63,26 @@ def _graph(
     title: str,
     edges: Iterable[Edge],
     transitioning: set[StateKey],
-    initial: StateKey | None,
+    initials: Sequence[StateKey],
     highlight: StateKey | None,
 ) -> str:
     graph = pydot.Dot(graph_type="digraph", graph_name="kattle", label=title, **style.GRAPH)
     graph.set_node_defaults(**style.NODE)
     graph.set_edge_defaults(**style.EDGE)
     edges = sorted(set(edges))
-    states = sorted(
-        {e[0] for e in edges} | {e[1] for e in edges} | ({initial} if initial else set())
-    )
+    states = sorted({e[0] for e in edges} | {e[1] for e in edges} | set(initials))
     ids = {state: f"s{i}" for i, state in enumerate(states)}
-    if initial is not None:
-        graph.add_node(_with(pydot.Node("initial", label='""'), style.ENTRY))
+    # One entry point per state field: `initial` for `state`, `initial_<field>` for others.
+    entries = {
+        key: "initial" if key[0] == DEFAULT_FIELD else f"initial_{key[0]}" for key in initials
+    }
+    for entry in entries.values():
+        graph.add_node(_with(pydot.Node(entry, label='""'), style.ENTRY))
     for state in states:
         attributes = dict(style.STATE)
         if state in transitioning:
             attributes.update(style.TRANSITIONING)
-        if state == initial:
+        if state in entries:
             attributes.update(style.INITIAL)
         if state == highlight:
             attributes.update(
@@ -89,8 +91,8 @@ def _graph(
         field, value = state
         label = value if field == DEFAULT_FIELD else f"{field}: {value}"
         graph.add_node(_with(pydot.Node(ids[state], label=_quoted(label)), attributes))
-    if initial is not None:
-        graph.add_edge(pydot.Edge("initial", ids[initial]))
+    for key, entry in entries.items():
+        graph.add_edge(pydot.Edge(entry, ids[key]))
     kinds = {
         "in": style.TO_TRANSITIONING,
         "logic": style.TO_DONE_WITH_LOGIC,
@@ -126,7 +128,7 @@ def process_diagram(catalog: Catalog, process: str) -> str:
         edges += [e for e in _edges(catalog, on_error) if e[3] != "in" and e[3] != "error"]
         transitioning.add((on_error.spec.state_field, on_error.spec.transitioning))
     title = f"{process} ({spec.trigger})"
-    return _graph(title, edges, transitioning, None, None)
+    return _graph(title, edges, transitioning, [], None)
 
 
 def resource_diagram(catalog: Catalog, resource_type: str, *, highlight: str | None = None) -> str:
@@ -139,7 +141,10 @@ def resource_diagram(catalog: Catalog, resource_type: str, *, highlight: str | N
         edges += _edges(catalog, definition)
         transitioning.add((definition.spec.state_field, definition.spec.transitioning))
     resource = catalog.resources.get(resource_type)
-    initial = (DEFAULT_FIELD, resource.spec.initial_state) if resource is not None else None
+    initials: list[StateKey] = []
+    if resource is not None:
+        initials.append((DEFAULT_FIELD, resource.spec.initial_state))
+        initials += sorted(resource.spec.initial_states.items())
     title = resource.spec.names.kind if resource is not None else resource_type
     marked = (DEFAULT_FIELD, highlight) if highlight is not None else None
-    return _graph(title, edges, transitioning, initial, marked)
+    return _graph(title, edges, transitioning, initials, marked)

@@ -33,12 +33,13 @@ class Decision:
     reason: str
 
 
-def current_state(status: Mapping[str, Any], state_field: str, initial_state: str) -> str | None:
-    """The object's state in `state_field`; a new object is in its type's initial state."""
+def current_state(status: Mapping[str, Any], state_field: str, initial: str | None) -> str | None:
+    """The object's state in `state_field`; while unset, the field's `initial` state (the
+    ResourceDefinition's `initialState`, or its `initialStates` entry), if it has one."""
     value = status.get(state_field)
     if isinstance(value, str) and value:
         return value
-    return initial_state if state_field == "state" else None
+    return initial
 
 
 def decide(
@@ -47,15 +48,16 @@ def decide(
     run: str,
     process: str,
     spec: ProcessDefinitionSpec,
-    initial_state: str,
+    initial: str | None,
     holder_alive: bool,
 ) -> Decision:
-    """What `run` of `process` may do with an object whose status is `status`.
+    """What `run` of `process` may do with an object whose status is `status`; `initial`
+    is the state of the process's `stateField` while unset.
 
     `holder_alive` says whether the run named in `status.activeRun` (if another) still
     exists and has not ended; a dead holder's claim is stale and does not block.
     """
-    state = current_state(status, spec.state_field, initial_state)
+    state = current_state(status, spec.state_field, initial)
     holder = status.get("activeRun") or None
     last = status.get("lastRun")
     if holder != run and isinstance(last, Mapping) and last.get("name") == run:

@@ -99,9 +99,10 @@ class Catalog:
         """The delete-triggered process that may start from the object's `status`, if any
         (each process reads its own `stateField`)."""
         resource = self.resources.get(resource_type)
-        initial = resource.spec.initial_state if resource else ""
         for process in self.triggered(resource_type, "delete"):
-            if current_state(status, process.spec.state_field, initial) in process.spec.start:
+            field = process.spec.state_field
+            initial = resource.spec.initial(field) if resource else None
+            if current_state(status, field, initial) in process.spec.start:
                 return process
         return None
 
@@ -122,7 +123,11 @@ class Catalog:
 
     def states(self, resource_type: str) -> list[str]:
         resource = self.resources.get(resource_type)
-        found = {resource.spec.initial_state} if resource else set()
+        found = (
+            {resource.spec.initial_state, *resource.spec.initial_states.values()}
+            if resource
+            else set()
+        )
         for process in self.processes_of(resource_type):
             spec = process.spec
             found.update(spec.start)

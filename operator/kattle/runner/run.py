@@ -194,7 +194,7 @@ class ProcessRun:
                 run=self.name,
                 process=self.process_name,
                 spec=spec,
-                initial_state=resource.spec.initial_state,
+                initial=resource.spec.initial(spec.state_field),
                 holder_alive=alive,
             )
             if decision.verdict is Verdict.ADMIT:
