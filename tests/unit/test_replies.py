@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -96,3 +99,26 @@ def test_reply_errors_say_what_is_wrong(status: int, raw: bytes, expected: str |
 )
 def test_secrets_are_redacted_even_when_cut_short(text: str, expected: str) -> None:
     assert redact(text, ["s3cr3t-token", "abc"]) == expected
+
+
+SECRET = "p@ss/w0rd+key=\u00e9"
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda s: base64.b64encode(s.encode()).decode(),
+        lambda s: base64.b64encode(s.encode()).decode().rstrip("="),
+        lambda s: base64.urlsafe_b64encode(s.encode()).decode(),
+        lambda s: urllib.parse.quote(s, safe=""),
+        lambda s: urllib.parse.quote_plus(s),
+        lambda s: json.dumps(s)[1:-1],
+        lambda s: s.encode().hex(),
+    ],
+    ids=["base64", "base64-unpadded", "base64url", "url", "url-plus", "json", "hex"],
+)
+def test_secrets_are_redacted_in_the_encodings_an_error_page_echoes(
+    encode: Callable[[str], str],
+) -> None:
+    text = f"400 bad credentials: {encode(SECRET)} (try again)"
+    assert redact(text, [SECRET]) == "400 bad credentials: [redacted] (try again)"

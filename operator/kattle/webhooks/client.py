@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import ssl
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -237,17 +238,36 @@ MIN_REDACTED_LENGTH = 4
 
 
 def redact(text: str, secrets: list[str]) -> str:
-    """`text` without the secrets, also one cut short at its end (error bodies are quoted
-    in excerpts)."""
+    """`text` without the secrets, as they are or in the encodings a handler's error page
+    may echo them in (base64, URL-escaped, JSON-escaped, hex), also one cut short at its end
+    (error bodies are quoted in excerpts)."""
     for secret in secrets:
         if len(secret) < MIN_REDACTED_LENGTH:
             continue
-        text = text.replace(secret, "[redacted]")
+        # Longest first: a form that contains another is replaced whole.
+        for form in sorted(_encoded(secret), key=len, reverse=True):
+            text = text.replace(form, "[redacted]")
         for length in range(len(secret) - 1, MIN_REDACTED_LENGTH - 1, -1):
             if text.endswith(secret[:length]):
                 text = text[:-length] + "[redacted]"
                 break
     return text
+
+
+def _encoded(secret: str) -> set[str]:
+    raw = secret.encode()
+    forms = {
+        secret,
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode(),
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        raw.hex(),
+        raw.hex().upper(),
+    }
+    forms |= {form.rstrip("=") for form in forms}
+    return {form for form in forms if len(form) >= MIN_REDACTED_LENGTH}
 
 
 def parse_reply(where: str, status: int, raw: bytes) -> ProcessReply:
