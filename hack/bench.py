@@ -738,10 +738,21 @@ def cpu_report(results: dict[str, Any]) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--ceiling-patches", type=int, default=5000)
-    parser.add_argument("--idle-runs", type=int, default=30)
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[100, 1000], help="objects per batch"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=64,
+        help="requests in flight: the ceiling's, the benchmark's, the operator's run slots",
+    )
+    parser.add_argument(
+        "--ceiling-patches", type=int, default=5000, help="PATCHes timed for the ceiling"
+    )
+    parser.add_argument(
+        "--idle-runs", type=int, default=30, help="single runs timed on an idle system"
+    )
     parser.add_argument(
         "--variants",
         nargs="+",
@@ -749,7 +760,12 @@ def main() -> int:
         default=list(VARIANTS),
         help="which batches to run for each size (default: both)",
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "latest.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "bench-results" / "latest.json",
+        help="where the figures go, as JSON (default: bench-results/latest.json)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the control plane's folder")
     args = parser.parse_args()
     results = asyncio.run(bench(args, controlplane.binaries_dir()))

@@ -339,8 +339,12 @@ FINAL_PHASES = {"Succeeded", "Failed", "Canceled"}
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3600)
-    parser.add_argument("--objects", type=int, default=40)
+    parser.add_argument(
+        "--seconds", type=float, default=3600, help="how long to ask for runs (default: an hour)"
+    )
+    parser.add_argument(
+        "--objects", type=int, default=40, help="objects the runs are spread over (default: 40)"
+    )
     parser.add_argument(
         "--restart-every",
         type=float,
@@ -355,8 +359,18 @@ def main() -> int:
         metavar="SECONDS",
         help="how long to wait for runs to end once asking stops",
     )
-    parser.add_argument("--seed", type=int, default=random.randrange(1 << 32))
-    parser.add_argument("--out", type=Path, default=ROOT / "soak-results" / "latest.json")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=random.randrange(1 << 32),
+        help="of the faults and kills (printed; timing makes a rerun similar, not the same)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "soak-results" / "latest.json",
+        help="where the tally goes, as JSON (default: soak-results/latest.json)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the control plane's folder")
     args = parser.parse_args()
     tally = asyncio.run(soak(args, controlplane.binaries_dir()))
