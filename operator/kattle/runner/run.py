@@ -453,13 +453,16 @@ class ProcessRun:
             f"{self.process_name}: {_path(self.from_state, transitioning, done)} ({self.name})",
         )
         type_name = self.process_name.partition(".")[0]
+        result = await self._end("Succeeded", "Done", "", end=end)
         if (
             self.trigger == "delete"
             and self.engine.catalog.delete_process(type_name, self.obj.get("status") or {}) is None
         ):
             # No further delete process starts from here (Cattle's remove, then purge): go.
+            # After the record: the object's runs go with it. Killed in between, the object
+            # controller lets go on restart, seeing lastRun name a delete process.
             await self._release_finalizer()
-        return await self._end("Succeeded", "Done", "", end=end)
+        return result
 
     async def _chain(
         self, target: str, data: dict[str, Any], status_writes: dict[str, Any]
