@@ -6,14 +6,25 @@ import contextlib
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import urllib3
+from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
-from tests.support.world import TEST_GROUP, World, event_reasons, event_table, wait_for
+from tests.support.world import (
+    GROUP,
+    TEST_GROUP,
+    VERSION,
+    World,
+    event_reasons,
+    event_table,
+    wait_for,
+)
 
 
 def _lifecycle(world: World) -> str:
@@ -57,6 +68,51 @@ def test_deletion_runs_each_delete_process_in_turn_remove_then_purge(
     world.delete("a")
     wait_for("the object to go", lambda: world.get("a") is None)
     assert [c.event["process"] for c in handler_server.calls(path)] == [remove, purge]
+
+
+def test_the_last_delete_run_is_recorded_before_its_object_goes(world: World) -> None:
+    # The object's runs are garbage-collected with it: each one's record must be final
+    # before the object lets go, or it is lost (the purge run stayed Pending).
+    _lifecycle(world)
+    purge = world.process("purge", ["removed"], "purging", "purged", trigger="delete")
+    world.wait_plan(purge, 0)
+    world.create("a")
+    world.wait_state("a", "stopped")
+    seen: dict[str, str] = {}
+    stream = watch.Watch()
+
+    def follow() -> None:
+        # Ends with a broken stream once stopped (or the 60 s are up).
+        with contextlib.suppress(urllib3.exceptions.ProtocolError):
+            for event in stream.stream(
+                world.custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                world.namespace,
+                "processinstances",
+                timeout_seconds=60,
+            ):
+                pi = event["object"]
+                if event["type"] != "DELETED":
+                    seen[pi["metadata"]["name"]] = (pi.get("status") or {}).get("phase", "")
+
+    watcher = threading.Thread(target=follow, daemon=True)
+    watcher.start()
+    try:
+        time.sleep(1)  # the watch is open
+        world.delete("a")
+        wait_for("the object to go", lambda: world.get("a") is None)
+
+        def phases() -> dict[str, str]:  # by run name without its hash: a.remove, a.purge
+            return {name.rpartition("-")[0]: phase for name, phase in dict(seen).items()}
+
+        wait_for("both delete runs", lambda: {"a.remove", "a.purge"} <= phases().keys())
+        time.sleep(2)  # anything written after the object went would show here
+        last = phases()
+    finally:
+        stream.stop()
+    assert last["a.remove"] == "Succeeded", seen
+    assert last["a.purge"] == "Succeeded", seen
 
 
 def test_a_deletion_no_delete_process_allows_is_held_and_says_why(
