@@ -214,18 +214,7 @@ def test_a_parent_killed_after_handing_over_finishes_before_its_child_runs(
         (child, nxt, {"trigger": "chain", "parent": parent}),
         (parent, go, {}),
     ):
-        world.custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            world.namespace,
-            "processinstances",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "ProcessInstance",
-                "metadata": {"name": name},
-                "spec": {"process": process, "resource": {"name": "a"}, **extra},
-            },
-        )
+        _create_run(world, name, process, "a", **extra)
     world.custom.patch_namespaced_custom_object_status(
         GROUP,
         VERSION,
@@ -292,18 +281,7 @@ def test_a_run_killed_before_its_record_ends_before_the_next_run_takes_the_objec
             TEST_GROUP, "v1", world.namespace, world.plural, obj, {"status": status}
         )
     for name in (following, killed, lost):
-        world.custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            world.namespace,
-            "processinstances",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "ProcessInstance",
-                "metadata": {"name": name},
-                "spec": {"process": poke, "resource": {"name": name.partition(".")[0]}},
-            },
-        )
+        _create_run(world, name, poke, name.partition(".")[0])
     for name in (killed, lost):
         world.custom.patch_namespaced_custom_object_status(
             GROUP,
@@ -346,3 +324,19 @@ def test_a_run_killed_before_its_record_ends_before_the_next_run_takes_the_objec
     assert (canceled["phase"], canceled["exitReason"]) == ("Canceled", "Canceled"), canceled
     assert "not run twice" in canceled["message"]
     assert world.status("b")["state"] == "stopped"
+
+
+def _create_run(world: World, name: str, process: str, obj: str, **spec: Any) -> None:
+    """A ProcessInstance named by the test, for hand-built states."""
+    world.custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        world.namespace,
+        "processinstances",
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "ProcessInstance",
+            "metadata": {"name": name},
+            "spec": {"process": process, "resource": {"name": obj}, **spec},
+        },
+    )
