@@ -87,4 +87,4 @@ soak: setup ## an hour (SOAK_SECONDS) of runs with faulty handlers and a crashin
 	$(BIN)/python hack/soak.py --seconds $(SOAK_SECONDS)
 
 clean: ## remove the venv and caches (keeps the binaries in ~/.cache/kattle)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VENV)-lock .mypy_cache .ruff_cache .pytest_cache
