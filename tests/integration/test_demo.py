@@ -27,7 +27,7 @@ def test_the_demo_runs_end_to_end(tmp_path: Path, bin_dir: Path) -> None:
         "  state: restarting -> running",
         "Failed (OnError): image forbidden/miner is not allowed to start",
         "instance.remove: stopped -> removing",
-        "instance.purge: purging -> purged",
+        "instance.purge: removed -> purging -> purged",
         "Stopped the operator, the handler service and the control plane.",
     ]:
         assert line in out, f"{line!r} not in the demo's output"

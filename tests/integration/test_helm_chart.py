@@ -429,6 +429,19 @@ def test_the_operator_runs_the_instance_lifecycle_under_the_charts_rbac_and_need
         )
         _wait_state(admin, "probe/p", "requested")
         _run(admin, "probe.check", "probe/p")
+        # A stale claim, as a run deleted while it held the object leaves: the next run
+        # reads the named run (get) to find it gone, and takes the object over.
+        admin.run(
+            "patch",
+            "probe",
+            "p",
+            "-n",
+            "default",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            '{"status": {"activeRun": "p.deleted-00000000"}}',
+        )
         _run(admin, "probe.check", "probe/p")  # historyLimit 1: the first run is pruned
         admin.run("delete", "rd", "probe", "--timeout=60s")
         deadline = time.monotonic() + 60
