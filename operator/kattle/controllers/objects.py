@@ -162,21 +162,16 @@ class ObjectController:
         type_name = definition.metadata.name or ""
         process = self.engine.catalog.delete_process(type_name, status)
         last = status.get("lastRun") or {}
-        deletes = {p.metadata.name for p in self.engine.catalog.triggered(type_name, "delete")}
+        deleting = self.engine.catalog.triggered(type_name, "delete")
         ran = last.get("phase") == "Succeeded" and last.get("process")
         if process is not None and ran != process.metadata.name:
             await self._start(body, definition, process.metadata.name or "", "delete")
             return
-        if ran in deletes:
+        if ran in {p.metadata.name for p in deleting}:
             await self._release(body, definition)
             return
-        deleting = self.engine.catalog.triggered(type_name, "delete")
         fields = sorted({"state", *(p.spec.state_field for p in deleting)})
-        now_in = ", ".join(
-            f"{field} {value!r}" if value is not None else f"unset {field}"
-            for field in fields
-            for value in [current_state(status, field, definition.spec.initial(field))]
-        )
+        now_in = ", ".join(_field_state(status, field, definition) for field in fields)
         starts = "; ".join(
             f"{p.metadata.name} starts from {', '.join(p.spec.start)}"
             + ("" if p.spec.state_field == "state" else f" of {p.spec.state_field}")
@@ -289,3 +284,9 @@ class ObjectController:
         except ApiError as error:
             if not (error.conflict or error.not_found):
                 raise
+
+
+def _field_state(status: Mapping[str, Any], field: str, definition: ResourceDefinition) -> str:
+    """`state 'running'`, or `unset healthState` for a field with no state yet."""
+    value = current_state(status, field, definition.spec.initial(field))
+    return f"{field} {value!r}" if value is not None else f"unset {field}"
