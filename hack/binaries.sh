@@ -4,7 +4,11 @@
 # so every clone of the repo reuses them. Binaries of the pinned version already found in
 # $KUBEBUILDER_ASSETS or on PATH are linked instead of built.
 #
-# Usage: hack/binaries.sh [ensure|path|list]
+# The node's binaries (kubelet, kube-proxy, kube-scheduler, CoreDNS, crictl and the pod
+# sandbox's pause program, for hack/node.sh) are a second set with a folder of their own:
+# pass --node to any command.
+#
+# Usage: hack/binaries.sh [ensure|path|list] [--node]
 #   ensure  build what is missing (default); the last line printed is the bin directory
 #   path    print the bin directory without building (exit 1 if anything is missing)
 #   list    print each binary and whether it is present
@@ -23,6 +27,13 @@ k8s_minor=${k8s_minor%%.*}
 staging_version="v0.${KUBERNETES_VERSION#v1.}"
 
 binaries=(kube-apiserver kube-controller-manager kubectl etcd helm)
+node_binaries=(kubelet kube-proxy kube-scheduler coredns crictl pause)
+if [ "${2:-}" = --node ] || [ "${1:-}" = --node ]; then
+  tag="node-k8s-${KUBERNETES_VERSION}_coredns-${COREDNS_VERSION}_crictl-${CRI_TOOLS_VERSION}"
+  bindir="$cache/$tag/bin"
+  binaries=("${node_binaries[@]}")
+  [ "${1:-}" != --node ] || set -- ensure
+fi
 
 say() { printf '[binaries] %s\n' "$*" >&2; }
 
@@ -30,7 +41,11 @@ say() { printf '[binaries] %s\n' "$*" >&2; }
 reported_version() {
   local name=$1 file=$2 out=""
   case $name in
-    kube-apiserver|kube-controller-manager) out=$("$file" --version 2>/dev/null || true) ;;
+    kube-apiserver|kube-controller-manager|kubelet|kube-proxy|kube-scheduler)
+      out=$("$file" --version 2>/dev/null || true) ;;
+    coredns) out=$("$file" -version 2>/dev/null | head -n 1 || true) ;;
+    crictl) out=$("$file" --version 2>/dev/null || true) ;;
+    pause) [ -x "$file" ] && out=v0.0.0 ;;
     kubectl) out=$("$file" version --client 2>/dev/null | head -n 1 || true) ;;
     etcd) out=$("$file" --version 2>/dev/null | head -n 1 || true) ;;
     helm) out=$("$file" version --short 2>/dev/null || true) ;;
@@ -40,7 +55,10 @@ reported_version() {
 
 pinned_version() {
   case $1 in
-    kube-apiserver|kube-controller-manager|kubectl) echo "$KUBERNETES_VERSION" ;;
+    kube-*|kubectl|kubelet) echo "$KUBERNETES_VERSION" ;;
+    coredns) echo "$COREDNS_VERSION" ;;
+    crictl) echo "$CRI_TOOLS_VERSION" ;;
+    pause) echo v0.0.0 ;;
     etcd) echo "$ETCD_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
   esac
@@ -66,7 +84,8 @@ go_build() {
 }
 
 build_kubernetes() {
-  local dir="$workdir/kubernetes" gomod name
+  # One wrapper module for both sets: the control plane's and the node's.
+  local dir="$cache/k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}/work/kubernetes" gomod name
   mkdir -p "$dir"
   gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
   [ -n "$gomod" ] || { say "cannot fetch k8s.io/kubernetes@$KUBERNETES_VERSION from the Go module proxy"; exit 1; }
@@ -82,6 +101,9 @@ build_kubernetes() {
     echo "	k8s.io/kubernetes/cmd/kube-apiserver"
     echo "	k8s.io/kubernetes/cmd/kube-controller-manager"
     echo "	k8s.io/kubernetes/cmd/kubectl"
+    echo "	k8s.io/kubernetes/cmd/kubelet"
+    echo "	k8s.io/kubernetes/cmd/kube-proxy"
+    echo "	k8s.io/kubernetes/cmd/kube-scheduler"
     echo ")"
     echo
     # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with local
@@ -133,6 +155,40 @@ build_helm() {
   mv "$dir/bin/helm" "$bindir/helm"
 }
 
+# CoreDNS from its module, with only the plugins hack/images/coredns/main.go names.
+build_coredns() {
+  local dir="$cache/$tag/work/coredns" gomod
+  mkdir -p "$dir"
+  cp "$here/images/coredns/main.go" "$dir/main.go"
+  gomod=$(go mod download -json "github.com/coredns/coredns@$COREDNS_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
+  {
+    echo "module kattle.dev/hack/coredns-build"
+    echo
+    grep -E '^go ' "$gomod"
+    echo
+    echo "require github.com/coredns/coredns $COREDNS_VERSION"
+  } >"$dir/go.mod"
+  say "building coredns $COREDNS_VERSION (about 2 minutes)"
+  (cd "$dir" && go mod tidy && go_build -ldflags "-s -w" -o "$bindir/coredns.tmp" .)
+  mv "$bindir/coredns.tmp" "$bindir/coredns"
+}
+
+build_crictl() {
+  local dir="$cache/$tag/work/crictl"
+  mkdir -p "$dir"
+  say "building crictl $CRI_TOOLS_VERSION"
+  (cd "$dir" && GOBIN="$dir/bin" CGO_ENABLED=0 go install -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRI_TOOLS_VERSION" \
+    "sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION")
+  mv "$dir/bin/crictl" "$bindir/crictl"
+}
+
+build_pause() {
+  say "building pause"
+  (cd "$here/images/pause" && go_build -ldflags "-s -w" -o "$bindir/pause.tmp" .)
+  mv "$bindir/pause.tmp" "$bindir/pause"
+}
+
 missing() {
   local name
   for name in "${binaries[@]}"; do
@@ -144,17 +200,21 @@ ensure() {
   mkdir -p "$bindir"
   local todo=() name k8s=()
   for name in $(missing); do
-    adopt_existing "$name" || todo+=("$name")
+    # pause is ours: a binary of that name elsewhere is something else.
+    { [ "$name" != pause ] && adopt_existing "$name"; } || todo+=("$name")
   done
   if [ ${#todo[@]} -gt 0 ]; then
     command -v go >/dev/null || { say "Go is needed to build: ${todo[*]}"; exit 1; }
     say "building ${todo[*]} into $bindir (first time only; cached for every clone)"
     for name in "${todo[@]}"; do
-      case $name in kube-*|kubectl) k8s+=("$name") ;; esac
+      case $name in kube-*|kubectl|kubelet) k8s+=("$name") ;; esac
     done
     [ ${#k8s[@]} -eq 0 ] || build_kubernetes "${k8s[@]}"
     [[ " ${todo[*]} " != *" etcd "* ]] || build_etcd
     [[ " ${todo[*]} " != *" helm "* ]] || build_helm
+    [[ " ${todo[*]} " != *" coredns "* ]] || build_coredns
+    [[ " ${todo[*]} " != *" crictl "* ]] || build_crictl
+    [[ " ${todo[*]} " != *" pause "* ]] || build_pause
   fi
   for name in "${binaries[@]}"; do
     local got
@@ -170,5 +230,5 @@ case ${1:-ensure} in
   list) for name in "${binaries[@]}"; do
           if [ -x "$bindir/$name" ]; then echo "$name $bindir/$name"; else echo "$name MISSING"; fi
         done ;;
-  *) echo "usage: $0 [ensure|path|list]" >&2; exit 2 ;;
+  *) echo "usage: $0 [ensure|path|list] [--node]" >&2; exit 2 ;;
 esac

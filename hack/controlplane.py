@@ -112,7 +112,10 @@ class Pki:
     def path(self, name: str) -> Path:
         return self.folder / name
 
-    def create(self) -> None:
+    def create(self, address: str = "127.0.0.1", node: str | None = None) -> None:
+        """The CA, the API server's serving certificate (also for `address`) and the clients'
+        certificates; with `node`, also those a node's kubelet, kube-proxy and
+        kube-scheduler use, each under the user name the bootstrap RBAC policy expects."""
         self.folder.mkdir(parents=True, exist_ok=True)
         ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
         _openssl(
@@ -133,6 +136,8 @@ class Pki:
             "DNS:localhost,IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,"
             "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.0.0.1"
         )
+        if address != "127.0.0.1":
+            sans += f",IP:{address}"
         self._issue(
             "apiserver",
             "/CN=kube-apiserver",
@@ -149,6 +154,22 @@ class Pki:
         # Service-account tokens are signed with RSA, which every client verifies.
         _openssl("genrsa", "-out", "sa.key", "2048", cwd=self.folder)
         _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=self.folder)
+        if node:
+            self._issue_node(address, node)
+
+    def _issue_node(self, address: str, node: str) -> None:
+        client = "extendedKeyUsage=clientAuth\n"
+        # The Node authorizer knows a kubelet by this name and group.
+        self._issue("kubelet", f"/O=system:nodes/CN=system:node:{node}", client)
+        self._issue(
+            "kubelet-serving",
+            f"/CN={node}",
+            f"subjectAltName=IP:{address}\nextendedKeyUsage=serverAuth\n",
+        )
+        # The API server calling kubelets (logs, exec); bound to system:kubelet-api-admin.
+        self._issue("apiserver-kubelet-client", "/CN=kube-apiserver-kubelet-client", client)
+        self._issue("scheduler", "/CN=system:kube-scheduler", client)
+        self._issue("kube-proxy", "/CN=system:kube-proxy", client)
 
     def _issue(self, name: str, subject: str, extensions: str) -> None:
         (self.folder / f"{name}.ext").write_text(extensions)
@@ -243,6 +264,14 @@ class ControlPlane:
     # Record every request in `audit_log` (who, verb, resource, response code): how the
     # tests prove the Helm chart's RBAC rules are all needed and enough.
     audit: bool = False
+    # Where kube-apiserver listens and what it advertises (the `kubernetes` Service's
+    # endpoint): loopback, or a node's bridge address so that pods reach it.
+    address: str = "127.0.0.1"
+    # With a node's name: its certificates, the Node authorizer and NodeRestriction, and the
+    # API server's client certificate for kubelets (hack/node.py).
+    node: str | None = None
+    # kube-scheduler's binary, to start it too (pods of a node need it).
+    scheduler: Path | None = None
     ports: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -255,7 +284,7 @@ class ControlPlane:
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.ports['apiserver']}"
+        return f"https://{self.address}:{self.ports['apiserver']}"
 
     @property
     def pki(self) -> Pki:
@@ -275,7 +304,7 @@ class ControlPlane:
                 raise ControlPlaneError(f"{self.bin_dir / name} is missing: run `hack/binaries.sh`")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "logs").mkdir(exist_ok=True)
-        self.pki.create()
+        self.pki.create(self.address, self.node)
         try:
             for attempt in range(3):
                 try:
@@ -292,7 +321,7 @@ class ControlPlane:
         return self.kubeconfig
 
     def _start_all(self) -> None:
-        names = ["etcd", "etcd-peer", "apiserver", "controller-manager"]
+        names = ["etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler"]
         self.ports = dict(zip(names, free_ports(len(names)), strict=True))
         self._start_etcd()
         self._start_apiserver()
@@ -300,6 +329,8 @@ class ControlPlane:
         self._wait_for_apiserver()
         if self.controller_manager:
             self._start_controller_manager()
+        if self.scheduler:
+            self._start_scheduler(self.scheduler)
         (self.state_dir / "env").write_text(
             f"KUBECONFIG={self.kubeconfig}\nKATTLE_BIN_DIR={self.bin_dir}\n"
         )
@@ -340,13 +371,13 @@ class ControlPlane:
         args = [
             str(self.bin_dir / "kube-apiserver"),
             f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
-            "--bind-address=127.0.0.1",
+            f"--bind-address={self.address}",
             f"--secure-port={self.ports['apiserver']}",
             f"--cert-dir={self.state_dir / 'apiserver-certs'}",
             f"--tls-cert-file={pki.path('apiserver.crt')}",
             f"--tls-private-key-file={pki.path('apiserver.key')}",
             f"--client-ca-file={pki.path('ca.crt')}",
-            "--authorization-mode=RBAC",
+            *(() if self.node else ("--authorization-mode=RBAC",)),
             f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
             f"--service-account-key-file={pki.path('sa.pub')}",
             f"--service-account-signing-key-file={pki.path('sa.key')}",
@@ -355,9 +386,18 @@ class ControlPlane:
             "--profiling=false",
             "--v=1",
         ]
-        address = advertise_address()
+        address = self.address if self.node else advertise_address()
         if address:
             args.append(f"--advertise-address={address}")
+        if self.node:
+            args += [
+                "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction",
+                f"--kubelet-client-certificate={pki.path('apiserver-kubelet-client.crt')}",
+                f"--kubelet-client-key={pki.path('apiserver-kubelet-client.key')}",
+                # Else `kubectl logs` looks the node's hostname up in the host's DNS.
+                "--kubelet-preferred-address-types=InternalIP",
+            ]
         if self.audit:
             policy = self.state_dir / "audit-policy.yaml"
             policy.write_text(AUDIT_POLICY)
@@ -400,6 +440,31 @@ class ControlPlane:
         self._wait_http(
             "kube-controller-manager",
             url,
+            lambda body: body.strip() == b"ok",
+            context=_insecure_context(),
+        )
+
+    def _start_scheduler(self, binary: Path) -> None:
+        kubeconfig = self.state_dir / "scheduler.kubeconfig"
+        kubeconfig.write_text(
+            kubeconfig_text(self.server, self.pki, "system:kube-scheduler", "scheduler")
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(binary),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.ports['scheduler']}",
+                "--leader-elect=false",
+                "--v=1",
+            ],
+        )
+        self._wait_http(
+            "kube-scheduler",
+            f"https://127.0.0.1:{self.ports['scheduler']}/healthz",
             lambda body: body.strip() == b"ok",
             context=_insecure_context(),
         )

@@ -1,7 +1,7 @@
 // A Kattle handler webhook in plain Node.js (no dependencies), written from
 // docs/protocol.md alone: it proves handlers need no Python and no SDK.
 //
-//   node samples/handlers/node/handler.js --port 8081 [--key-file /path/to/signing-key]
+//   node samples/handlers/node/handler.js [--host 127.0.0.1] [--port 8081] [--key-file /path/to/signing-key]
 //
 // It answers every ProcessEvent: `pre` listeners approve, handlers add a greeting to the
 // process data and to the object's status, and with --key-file it refuses requests whose
@@ -16,6 +16,7 @@ const option = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : fallback;
 };
+const host = option("--host", "127.0.0.1");
 const port = Number(option("--port", "8081"));
 const keyFile = option("--key-file", null);
 const key = keyFile ? fs.readFileSync(keyFile) : null;
@@ -64,5 +65,5 @@ const server = http.createServer((req, res) => {
     }
   });
 });
-server.listen(port, "127.0.0.1", () => console.log(`kattle node handler on 127.0.0.1:${port}`));
+server.listen(port, host, () => console.log(`kattle node handler on ${host}:${port}`));
 process.on("SIGTERM", () => server.close(() => process.exit(0)));

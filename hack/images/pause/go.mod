@@ -1,0 +1,3 @@
+module kattle.dev/hack/pause
+
+go 1.26.0

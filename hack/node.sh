@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# A local single-node cluster on top of the local control plane: kube-scheduler, containerd,
+# kubelet, a bridge pod network, kube-proxy and CoreDNS, running the images hack/images.sh
+# builds (see hack/node.py). Needs root.
+#   hack/node.sh deps                 # the Debian packages it needs (apt-get)
+#   hack/node.sh up [--dir DIR]       # builds what is missing; prints the kubeconfig last
+#   hack/node.sh down [DIR]           # stops it and undoes every change it made to the host
+#   hack/node.sh check | snapshot | restart-kubelet DIR
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+packages=(containerd runc containernetworking-plugins iptables conntrack buildah debootstrap iproute2 util-linux)
+
+case ${1:-} in
+  deps)
+    missing=()
+    for package in "${packages[@]}"; do
+      dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && exit 0
+    [ "$(id -u)" = 0 ] || { echo "node: installing ${missing[*]} needs root" >&2; exit 1; }
+    command -v apt-get >/dev/null || { echo "node: needs Debian's ${missing[*]} (no apt-get here)" >&2; exit 1; }
+    echo "[node] apt-get install ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+      apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+    ;;
+  up)
+    "$here/binaries.sh" ensure >/dev/null
+    "$here/binaries.sh" ensure --node >/dev/null
+    "$here/images.sh" ensure >/dev/null
+    exec python3 "$here/node.py" "$@"
+    ;;
+  *) exec python3 "$here/node.py" "$@" ;;
+esac
