@@ -311,7 +311,7 @@ class Node:
         config.write_text(json.dumps(_kubelet_config(self.state_dir, plane.pki, port), indent=2))
         (self.state_dir / "kubelet.port").write_text(str(port))
         self._start_kubelet(bins)
-        self._wait("the node to be Ready", self._node_ready, "kubelet")
+        self._wait("the node to be Ready", self.node_ready, "kubelet")
 
     def _start_kubelet(self, bins: Path) -> None:
         folder = self.state_dir / "kubelet"
@@ -342,7 +342,7 @@ class Node:
             return bool(reply.read().strip() == b"ok")
         return False
 
-    def _node_ready(self) -> bool:
+    def node_ready(self) -> bool:
         out = self.kubectl(
             "get",
             "node",
