@@ -10,7 +10,7 @@ LOCK := requirements/image.txt
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help setup lock graphviz binaries generate diagrams lint typecheck unit integration test demo bench soak clean
+.PHONY: help venv setup lock graphviz binaries node-deps node images generate diagrams lint typecheck unit integration e2e test demo demo-cluster bench soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,7 +31,9 @@ lock: ## pin the image's dependencies, with hashes, in requirements/image.txt (p
 	$(VENV)-lock/bin/pip-compile --quiet --upgrade --generate-hashes --strip-extras \
 	  --allow-unsafe --no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
 
-setup: $(STAMP) binaries graphviz ## create .venv and build the control-plane binaries (first time: minutes)
+venv: $(STAMP) ## only .venv: the package and the dev tools
+
+setup: $(STAMP) binaries graphviz node-deps ## create .venv and build the control-plane binaries (first time: minutes)
 
 graphviz: ## Graphviz's dot, to draw diagrams (installed with apt-get when missing and possible)
 	@command -v dot >/dev/null || { \
@@ -42,6 +44,16 @@ graphviz: ## Graphviz's dot, to draw diagrams (installed with apt-get when missi
 
 binaries: ## build kube-apiserver, kubectl, etcd, helm from Go modules into ~/.cache/kattle
 	@hack/binaries.sh ensure >/dev/null
+
+node-deps: ## the local node's Debian packages (containerd, runc, CNI plugins, buildah, ...), as root
+	@if [ "$$(id -u)" = 0 ]; then hack/node.sh deps; \
+	  else echo "note: not root, so no local node: the cluster tests (tests/cluster) will be skipped" >&2; fi
+
+node: node-deps ## build the node's binaries (kubelet, kube-proxy, kube-scheduler, CoreDNS) into ~/.cache/kattle
+	@hack/binaries.sh ensure --node >/dev/null
+
+images: node ## build the images (the Dockerfile, the sample handlers, pause, CoreDNS) with buildah
+	@hack/images.sh ensure >/dev/null
 
 generate: $(STAMP) ## regenerate crds/, docs/protocol/ and the chart's crds/ and samples
 	$(BIN)/kattle crds --write crds
@@ -72,11 +84,17 @@ unit: $(STAMP) ## unit tests only (no control plane)
 integration: setup ## integration tests against a local control plane
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
-test: setup lint typecheck ## everything: lint, types, unit and integration tests
+e2e: setup ## end to end on a local node (root): helm install, pods, Services, DNS, faults
+	$(BIN)/pytest tests/cluster $(PYTEST_ARGS)
+
+test: setup lint typecheck ## everything: lint, types, unit, integration and end-to-end tests
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: setup ## start a local control plane, install Kattle's API and the samples, show them
 	hack/demo.sh
+
+demo-cluster: setup ## on a local node (root): build the image, helm install, an instance's life in pods
+	PATH=$(CURDIR)/$(BIN):$$PATH hack/demo-cluster.sh
 
 BENCH_SIZES ?= 100 1000
 bench: setup ## throughput and latency against the API server's ceiling (BENCH_SIZES="100 1000 10000")

@@ -131,9 +131,13 @@ build_mounts() {
 # An image from a Dockerfile as written, with only the base image's name passed in.
 dockerfile_image() {
   local name=$1 dockerfile=$2 context=$3 base_arg=$4 base=$5 want files
-  # What the build reads: the Dockerfile, its base and every file git knows in the context
-  # that .dockerignore lets in (approximated by the tracked files; a change anywhere rebuilds).
-  files=$(cd "$context" && git ls-files -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+  # What the build reads: the Dockerfile, its base, and the files of the context that
+  # .dockerignore lets in again (`!path` lines; all tracked files where it has none).
+  local included=()
+  if [ -f "$context/.dockerignore" ]; then
+    mapfile -t included < <(sed -n 's#^!\(.*\)$#\1#p' "$context/.dockerignore")
+  fi
+  files=$(cd "$context" && git ls-files -z -- "${included[@]}" | xargs -0 sha256sum | sha256sum | cut -c1-16)
   want=$(digest "$files $(cat "$(stamp_of "$base")")" "$dockerfile")
   fresh "$name" "$want" && return 0
   say "building $prefix/$name:dev from ${dockerfile#"$repo"/} (about 1.5 minutes cold)"

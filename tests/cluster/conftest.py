@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,9 +45,12 @@ def _build(*command: str) -> None:
         pytest.fail(f"{' '.join(command)} failed:\n{result.stderr[-4000:]}", pytrace=False)
 
 
-@pytest.fixture(scope="session")
+# Package scope: the node goes as soon as the last cluster test has run, so it does not
+# load the machine during the other tests.
+@pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     cache = tmp_path_factory.mktemp("e2e-kubectl-cache")
+    os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
     external = os.environ.get("KATTLE_E2E_KUBECONFIG")
     if external:
         kubectl = Kubectl(Path(shutil.which("kubectl") or "kubectl"), Path(external), cache)

@@ -278,6 +278,22 @@ def test_an_instance_lives_its_life_through_handler_pods(release: Cluster) -> No
     assert "instance.purge: removed -> purging -> purged" in events, events
 
 
+def test_a_forbidden_image_is_refused_by_the_pre_listener_and_on_error_stops_it(
+    release: Cluster,
+) -> None:
+    forbidden = yaml.safe_load((REPO / "samples/objects/forbidden-1.yaml").read_text())
+    forbidden["metadata"]["namespace"] = OBJECTS
+    release.kubectl.apply(forbidden)
+    release.wait_state("instance", "forbidden-1", "stopped")
+    started = release.kattle(
+        "run", "instance.start", "instance/forbidden-1", "-n", OBJECTS, "--wait", check=False
+    )
+    assert started.returncode != 0, started.stdout
+    assert "is not allowed to start" in started.stdout, started.stdout
+    release.wait_state("instance", "forbidden-1", "stopped")
+    release.kubectl.run("delete", "instance", "forbidden-1", "-n", OBJECTS, "--timeout=120s")
+
+
 def test_metrics_are_scraped_through_the_metrics_service_by_name(release: Cluster) -> None:
     url = f"http://{RELEASE}-metrics.{NAMESPACE}.svc.cluster.local:8080/metrics"
     script = (
