@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +49,6 @@ def _build(*command: str) -> None:
 @pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     cache = tmp_path_factory.mktemp("e2e-kubectl-cache")
-    os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
     external = os.environ.get("KATTLE_E2E_KUBECONFIG")
     if external:
         kubectl = Kubectl(Path(shutil.which("kubectl") or "kubectl"), Path(external), cache)
