@@ -72,7 +72,7 @@ diagrams: $(STAMP) graphviz ## draw docs/diagrams/ from the samples with `kattle
 lint: $(STAMP) ## ruff, hadolint (Dockerfile), shellcheck (scripts)
 	$(BIN)/ruff check operator tests hack samples
 	$(BIN)/ruff format --check operator tests hack samples
-	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint Dockerfile samples/handlers/node/Dockerfile
 	$(BIN)/shellcheck --external-sources --source-path=SCRIPTDIR hack/*.sh .ci/run
 
 typecheck: $(STAMP) ## mypy --strict
