@@ -1,0 +1,69 @@
+"""The local node's configuration keeps pods contained (docs/cluster.md): these are the
+settings that make it so, checked without starting anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tests.support.paths import HACK, load_hack_module
+
+node = load_hack_module("node")
+
+
+def test_the_pod_network_has_no_default_route_and_never_turns_on_ip_forward() -> None:
+    bridge = node._cni_config(Path("/state"))["plugins"][0]
+    assert bridge["type"] == "bridge"
+    assert bridge["isGateway"] is False
+    assert bridge["ipMasq"] is False
+    routes = bridge["ipam"]["routes"]
+    assert [r["dst"] for r in routes] == ["10.0.0.0/24"], "Services only, no 0.0.0.0/0"
+    assert bridge["ipam"]["dataDir"].startswith("/state/"), "IP leases stay in the state"
+
+
+def test_pods_may_reach_the_bridge_and_its_network_only() -> None:
+    rules = [" ".join(rule) for rule in node._drop_rules()]
+    assert rules == [
+        f"FORWARD -i kattle0 ! -o kattle0 -m comment --comment {node.COMMENT} -j DROP",
+        f"INPUT -i kattle0 ! -d 10.244.0.1 -m comment --comment {node.COMMENT} -j DROP",
+    ]
+
+
+def test_kube_proxy_listens_on_the_bridge_only_and_leaves_conntrack_alone() -> None:
+    config = node._kube_proxy_config(Path("/state/kubeconfig"))
+    assert config["nodePortAddresses"] == ["10.244.0.1/32"]
+    assert config["iptables"]["localhostNodePorts"] is False
+    assert set(config["conntrack"].values()) <= {0, "0s"}
+    for key in ("healthzBindAddress", "metricsBindAddress"):
+        assert config[key].startswith("127.0.0.1:")
+
+
+def test_the_kubelet_resolves_nothing_outside_the_cluster_and_keeps_its_images() -> None:
+    config = node._kubelet_config(Path("/state"), node.controlplane.Pki(Path("/pki")), 1)
+    assert config["resolvConf"] == "/state/kubelet/resolv.conf"
+    assert config["clusterDNS"] == ["10.0.0.10"]
+    assert config["imageGCHighThresholdPercent"] == 100
+    assert config["failCgroupV1"] is False
+    assert config["authentication"]["anonymous"]["enabled"] is False
+    assert config["readOnlyPort"] == 0
+
+
+def test_coredns_has_no_forward_plugin() -> None:
+    docs = list(yaml.safe_load_all((HACK / "node" / "addons.yaml").read_text()))
+    corefile = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["Corefile"]
+    assert "forward" not in corefile
+    assert (
+        "forward"
+        not in (HACK / "images" / "coredns" / "main.go").read_text().split("var directives")[1]
+    )
+
+
+def test_a_snapshot_difference_names_what_was_added_and_removed() -> None:
+    before = {"links": ["lo", "eth0"], "sysctls": {"kernel/panic": "0"}}
+    after = {"links": ["lo", "eth0", "kattle0"], "sysctls": {"kernel/panic": "10"}}
+    assert node.snapshot_difference(before, after) == [
+        "links: + kattle0",
+        "sysctls: {'kernel/panic': '0'} -> {'kernel/panic': '10'}",
+    ]
+    assert node.snapshot_difference(before, before) == []
