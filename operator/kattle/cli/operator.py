@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import kopf
 
+from kattle.runner.slots import DEFAULT_ACTIVE_RUNS
 from kattle.wiring.app import OperatorOptions, run_operator
 
 LOG_FORMATS = {
@@ -49,9 +50,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--max-active-runs",
         type=_at_least(1),
-        default=200,
+        default=DEFAULT_ACTIVE_RUNS,
         metavar="N",
-        help="runs driven at once; others queue (default: 200)",
+        help=f"runs driven at once; others queue (default: {DEFAULT_ACTIVE_RUNS})",
     )
     parser.add_argument(
         "--http-address",
