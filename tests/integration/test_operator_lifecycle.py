@@ -375,10 +375,45 @@ def test_deleting_a_run_stops_it_and_frees_the_object(
         "the object to be let go", lambda: (s := world.status("a")) and "activeRun" not in s and s
     )
     assert (status["state"], status["transitioning"]) == ("going", "error")
-    assert status["transitioningMessage"] == f"run {run} was deleted before it ended"
+    assert status["transitioningMessage"] == (
+        f"run {run} was deleted before it ended; it stays going; no process starts from "
+        "there; set its state with kubectl patch --subresource=status"
+    )
     calls = len(handler_server.calls(path))
     time.sleep(4)  # longer than Cattle's first backoff: no call comes after the deletion
     assert len(handler_server.calls(path)) == calls
+
+
+def test_a_deleted_run_names_the_way_out_and_that_process_runs(
+    world: World, handler_server: HandlerServer, kubectl: Kubectl
+) -> None:
+    """Deleting a running run leaves its object in the transitioning state (handlers may
+    have done part of their work): the object says which processes start from there, and
+    running one gets it out, where the deleted run's own process would end Canceled."""
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    unstick = world.process("unstick", ["going"], "unsticking", "requested")
+    path = f"/{world.type}/down"
+    handler_server.script(path, Reply({}, status=500))
+    world.handler("down", [go], handler_server.url(path))
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    run = world.run(go, "a")
+    wait_for("the run to retry", lambda: world.pi(run).get("status", {}).get("phase") == "Retrying")
+    kubectl.run("delete", "processinstance", run, "-n", world.namespace)
+    status = wait_for(
+        "the object to be let go", lambda: (s := world.status("a")) and "activeRun" not in s and s
+    )
+    assert status["transitioningMessage"] == (
+        f"run {run} was deleted before it ended; it stays going; processes that start from "
+        f"going: {unstick}"
+    )
+    again = world.wait_run(world.run(go, "a"))
+    assert (again["phase"], again["exitReason"]) == ("Canceled", "Canceled"), again
+    out = world.wait_run(world.run(unstick, "a"))
+    assert (out["phase"], out["exitReason"]) == ("Succeeded", "Done"), out
+    assert world.status("a")["state"] == "requested"
 
 
 def test_history_is_pruned_to_the_limit(world: World) -> None:
