@@ -14,7 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
-from tests.support.world import GROUP, TEST_GROUP, VERSION, World, events_of, wait_for
+from tests.support.world import TEST_GROUP, World, events_of, wait_for
 
 
 def _phase(world: World, run: str) -> str | None:
@@ -103,18 +103,7 @@ def test_a_run_that_ended_before_a_kill_posts_its_event_on_resume(
         "a",
         {"status": {"state": "stopped", "transitioning": "no", "lastRun": last}},
     )
-    world.custom.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        world.namespace,
-        "processinstances",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "ProcessInstance",
-            "metadata": {"name": name},
-            "spec": {"process": poke, "resource": {"name": "a"}},
-        },
-    )
+    world.run(poke, "a", name=name)
     ended = world.wait_run(name)
     assert (ended["phase"], ended["exitReason"]) == ("Succeeded", "Done"), ended
     done = wait_for("the run's Done Event", lambda: events_of(kubectl, world, "a", "Done"))

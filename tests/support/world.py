@@ -177,7 +177,17 @@ class World:
             timeout,
         )
 
-    def run(self, process: str, obj: str, data: dict[str, Any] | None = None) -> str:
+    def run(
+        self,
+        process: str,
+        obj: str,
+        data: dict[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        **spec: Any,
+    ) -> str:
+        """Asks for a run; `name` names it (for hand-built states), `spec` adds fields."""
+        meta = {"name": name} if name else {"generateName": f"{obj}.{process.partition('.')[2]}-"}
         body = self.custom.create_namespaced_custom_object(
             GROUP,
             VERSION,
@@ -186,8 +196,13 @@ class World:
             {
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": "ProcessInstance",
-                "metadata": {"generateName": f"{obj}.{process.partition('.')[2]}-"},
-                "spec": {"process": process, "resource": {"name": obj}, "data": data or {}},
+                "metadata": meta,
+                "spec": {
+                    "process": process,
+                    "resource": {"name": obj},
+                    "data": data or {},
+                    **spec,
+                },
             },
         )
         return str(body["metadata"]["name"])
