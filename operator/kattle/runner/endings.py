@@ -205,9 +205,6 @@ async def end_run(
     return Result(Outcome.ENDED)
 
 
-end = end_run
-
-
 async def _let_go_if_deleted(run: ProcessRun, target: Target) -> None:
     """After the record (the object's runs go with it): killed in between, the object
     controller lets go on restart, by the same rule."""

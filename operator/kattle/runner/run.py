@@ -116,7 +116,7 @@ class ProcessRun:
             return Result(Outcome.ENDED)
         target = await self._target()
         if isinstance(target, str):
-            return await endings.end(self, "Failed", "Invalid", target)
+            return await endings.end_run(self, "Failed", "Invalid", target)
         while True:
             result = await self._step(target)
             if result is not None:
@@ -141,7 +141,7 @@ class ProcessRun:
         if verdict is Verdict.GONE:
             kind = target.resource.spec.names.kind
             message = f"{kind} {self.resource_name} does not exist"
-            return await endings.end(self, "Canceled", "ResourceGone", message)
+            return await endings.end_run(self, "Canceled", "ResourceGone", message)
         status = self.obj.get("status") or {}
         if verdict is Verdict.FINISHED:
             return await endings.finish_from_summary(self, target, status["lastRun"])
@@ -151,7 +151,7 @@ class ProcessRun:
         if verdict is Verdict.CANCEL:
             return await endings.cancel(self, target, decision)
         if verdict is Verdict.LOST:
-            return await endings.end(self, "Canceled", "Canceled", decision.reason)
+            return await endings.end_run(self, "Canceled", "Canceled", decision.reason)
         if verdict is Verdict.ADMIT:
             if not await self._take(target, decision.state or ""):
                 return None
@@ -163,7 +163,7 @@ class ProcessRun:
         try:
             return await run_handlers(self, target)
         except LostObjectError as error:
-            return await endings.end(self, "Canceled", "Canceled", str(error))
+            return await endings.end_run(self, "Canceled", "Canceled", str(error))
         except RefusedWriteError as error:
             return await endings.refused(self, target, str(error))
 
