@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import urllib3
 from kubernetes import watch
@@ -357,11 +358,11 @@ def test_deletion_policy_delete_removes_the_crd_and_its_objects(
     wait_for("the CRD to go", lambda: kubectl.run("get", "crd", crd, check=False).returncode != 0)
 
 
-def test_deleting_a_run_stops_it_and_frees_the_object(
-    world: World, handler_server: HandlerServer, kubectl: Kubectl
-) -> None:
-    world.define_type()
-    go = world.process("go", ["requested"], "going", "gone")
+def _delete_a_retrying_run(
+    world: World, handler_server: HandlerServer, kubectl: Kubectl, go: str
+) -> tuple[str, str, dict[str, Any]]:
+    """Deletes a run of `go` on a new object "a" while its failing handler is retried;
+    returns the run, the handler's path and the object's status once it is let go."""
     path = f"/{world.type}/down"
     handler_server.script(path, Reply({}, status=500))
     world.handler("down", [go], handler_server.url(path))
@@ -374,11 +375,44 @@ def test_deleting_a_run_stops_it_and_frees_the_object(
     status = wait_for(
         "the object to be let go", lambda: (s := world.status("a")) and "activeRun" not in s and s
     )
+    return run, path, status
+
+
+def test_deleting_a_run_stops_it_and_frees_the_object(
+    world: World, handler_server: HandlerServer, kubectl: Kubectl
+) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    run, path, status = _delete_a_retrying_run(world, handler_server, kubectl, go)
     assert (status["state"], status["transitioning"]) == ("going", "error")
-    assert status["transitioningMessage"] == f"run {run} was deleted before it ended"
+    assert status["transitioningMessage"] == (
+        f"run {run} was deleted before it ended; it stays going; no process starts from "
+        "there; set its state with kubectl patch --subresource=status"
+    )
     calls = len(handler_server.calls(path))
     time.sleep(4)  # longer than Cattle's first backoff: no call comes after the deletion
     assert len(handler_server.calls(path)) == calls
+
+
+def test_a_deleted_run_names_the_way_out_and_that_process_runs(
+    world: World, handler_server: HandlerServer, kubectl: Kubectl
+) -> None:
+    """Deleting a running run leaves its object in the transitioning state (handlers may
+    have done part of their work): the object says which processes start from there, and
+    running one gets it out, where the deleted run's own process would end Canceled."""
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    unstick = world.process("unstick", ["going"], "unsticking", "requested")
+    run, _, status = _delete_a_retrying_run(world, handler_server, kubectl, go)
+    assert status["transitioningMessage"] == (
+        f"run {run} was deleted before it ended; it stays going; processes that start from "
+        f"going: {unstick}"
+    )
+    again = world.wait_run(world.run(go, "a"))
+    assert (again["phase"], again["exitReason"]) == ("Canceled", "Canceled"), again
+    out = world.wait_run(world.run(unstick, "a"))
+    assert (out["phase"], out["exitReason"]) == ("Succeeded", "Done"), out
+    assert world.status("a")["state"] == "requested"
 
 
 def test_history_is_pruned_to_the_limit(world: World) -> None:

@@ -328,15 +328,4 @@ def test_a_run_killed_before_its_record_ends_before_the_next_run_takes_the_objec
 
 def _create_run(world: World, name: str, process: str, obj: str, **spec: Any) -> None:
     """A ProcessInstance named by the test, for hand-built states."""
-    world.custom.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        world.namespace,
-        "processinstances",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "ProcessInstance",
-            "metadata": {"name": name},
-            "spec": {"process": process, "resource": {"name": obj}, **spec},
-        },
-    )
+    world.run(process, obj, name=name, **spec)

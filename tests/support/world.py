@@ -177,7 +177,17 @@ class World:
             timeout,
         )
 
-    def run(self, process: str, obj: str, data: dict[str, Any] | None = None) -> str:
+    def run(
+        self,
+        process: str,
+        obj: str,
+        data: dict[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        **spec: Any,
+    ) -> str:
+        """Asks for a run; `name` names it (for hand-built states), `spec` adds fields."""
+        meta = {"name": name} if name else {"generateName": f"{obj}.{process.partition('.')[2]}-"}
         body = self.custom.create_namespaced_custom_object(
             GROUP,
             VERSION,
@@ -186,8 +196,13 @@ class World:
             {
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": "ProcessInstance",
-                "metadata": {"generateName": f"{obj}.{process.partition('.')[2]}-"},
-                "spec": {"process": process, "resource": {"name": obj}, "data": data or {}},
+                "metadata": meta,
+                "spec": {
+                    "process": process,
+                    "resource": {"name": obj},
+                    "data": data or {},
+                    **spec,
+                },
             },
         )
         return str(body["metadata"]["name"])
@@ -244,3 +259,17 @@ def event_reasons(kubectl: Kubectl, world: World, name: str) -> set[str]:
     # Columns: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE.
     lines = event_table(kubectl, world, name).splitlines()[1:]
     return {line.split()[2] for line in lines if line.strip()}
+
+
+def events_of(kubectl: Kubectl, world: World, name: str, reason: str) -> list[dict[str, Any]]:
+    """The object's Events of one reason, oldest first (events.k8s.io, as posted); only
+    this object's, not those of an object of the same name of another type."""
+    obj = world.get(name)
+    uid = obj["metadata"]["uid"] if obj else None
+    listed = kubectl.get("events.events.k8s.io", "-n", world.namespace)["items"]
+    found = [
+        e
+        for e in listed
+        if e.get("reason") == reason and (e.get("regarding") or {}).get("uid") == uid
+    ]
+    return sorted(found, key=lambda e: e.get("eventTime") or "")

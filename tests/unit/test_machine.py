@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kattle.api import ProcessDefinition, ProcessHandler, ResourceDefinition
-from kattle.machine.admission import Verdict, current_state, decide
+from kattle.machine.admission import Facts, Verdict, current_state, decide
 from kattle.machine.backoff import retry_delay
 from kattle.machine.catalog import Catalog, selector_matches
 from kattle.machine.conditions import set_condition
@@ -169,61 +169,6 @@ def test_two_definitions_of_one_crd_are_a_problem() -> None:
     ]
 
 
-START = _pd("instance.start", ["stopped", "creating"], "starting", "running").spec
-
-
-@pytest.mark.parametrize(
-    ("status", "holder_alive", "verdict"),
-    [
-        ({"state": "stopped"}, False, Verdict.ADMIT),
-        ({"state": "running"}, False, Verdict.CANCEL),
-        ({"state": "stopped", "activeRun": "other"}, True, Verdict.WAIT),
-        ({"state": "stopped", "activeRun": "other"}, False, Verdict.ADMIT),  # a stale lock
-        (
-            {"state": "starting", "activeRun": "me", "process": "instance.start"},
-            False,
-            Verdict.RESUME,
-        ),
-        (
-            {"state": "creating", "activeRun": "me", "process": "instance.create"},
-            False,
-            Verdict.ADMIT,
-        ),
-        ({"state": "running", "activeRun": "me"}, False, Verdict.CANCEL),
-        ({}, False, Verdict.CANCEL),  # a new object is in its initial state, requested
-        # The operator stopped after the run's last write to the object, before its record.
-        ({"state": "running", "lastRun": {"name": "me"}}, False, Verdict.FINISHED),
-        ({"state": "stopped", "lastRun": {"name": "me"}}, False, Verdict.FINISHED),
-        ({"state": "x", "activeRun": "child", "lastRun": {"name": "me"}}, True, Verdict.FINISHED),
-        ({"state": "stopped", "lastRun": {"name": "other"}}, False, Verdict.ADMIT),
-    ],
-)
-def test_admission(status: dict[str, Any], holder_alive: bool, verdict: Verdict) -> None:
-    decision = decide(
-        status=status,
-        run="me",
-        process="instance.start",
-        spec=START,
-        initial="requested",
-        holder_alive=holder_alive,
-    )
-    assert decision.verdict is verdict, decision.reason
-
-
-def test_a_cancel_says_why() -> None:
-    decision = decide(
-        status={"state": "running"},
-        run="me",
-        process="instance.start",
-        spec=START,
-        initial="requested",
-        holder_alive=False,
-    )
-    assert (
-        decision.reason == "instance.start starts from stopped, creating, and the object is running"
-    )
-
-
 def test_each_state_field_starts_in_its_own_initial_state() -> None:
     spec = _rd(initialStates={"healthState": "unknown"}).spec
     assert spec.initial("state") == "requested"
@@ -235,12 +180,13 @@ def test_each_state_field_starts_in_its_own_initial_state() -> None:
     assert current_state({}, "allocationState", spec.initial("allocationState")) is None
     health = _pd("instance.check", ["unknown"], "checking", "ok", stateField="healthState")
     decision = decide(
-        status={"state": "running"},
-        run="me",
-        process="instance.check",
-        spec=health.spec,
-        initial=spec.initial("healthState"),
-        holder_alive=False,
+        Facts(
+            run="me",
+            process="instance.check",
+            spec=health.spec,
+            initial=spec.initial("healthState"),
+            status={"state": "running"},
+        )
     )
     assert decision.verdict is Verdict.ADMIT
     assert decision.state == "unknown"

@@ -71,6 +71,27 @@ def status_schema() -> dict[str, Any]:
     return schema
 
 
+# STATE and PROCESS for everyone; `-o wide` adds what a failing or finished run left.
+PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "State", "type": "string", "jsonPath": ".status.state"},
+    {"name": "Process", "type": "string", "jsonPath": ".status.process"},
+    {
+        "name": "Transitioning",
+        "type": "string",
+        "jsonPath": ".status.transitioning",
+        "priority": 1,
+    },
+    {
+        "name": "Message",
+        "type": "string",
+        "jsonPath": ".status.transitioningMessage",
+        "priority": 1,
+    },
+    {"name": "Last-Run", "type": "string", "jsonPath": ".status.lastRun.name", "priority": 1},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+
 def generated_crd(definition: ResourceDefinition) -> dict[str, Any]:
     """The CRD of the kind a ResourceDefinition declares."""
     spec = definition.spec
@@ -106,29 +127,7 @@ def generated_crd(definition: ResourceDefinition) -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {"name": "State", "type": "string", "jsonPath": ".status.state"},
-                        {"name": "Process", "type": "string", "jsonPath": ".status.process"},
-                        {
-                            "name": "Transitioning",
-                            "type": "string",
-                            "jsonPath": ".status.transitioning",
-                            "priority": 1,
-                        },
-                        {
-                            "name": "Message",
-                            "type": "string",
-                            "jsonPath": ".status.transitioningMessage",
-                            "priority": 1,
-                        },
-                        {
-                            "name": "Last-Run",
-                            "type": "string",
-                            "jsonPath": ".status.lastRun.name",
-                            "priority": 1,
-                        },
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                    ],
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",

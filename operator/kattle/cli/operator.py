@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import kopf
 
+from kattle.runner.slots import DEFAULT_ACTIVE_RUNS
 from kattle.wiring.app import OperatorOptions, run_operator
 
 LOG_FORMATS = {
@@ -49,10 +50,16 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--max-active-runs",
         type=_at_least(1),
-        default=200,
+        default=DEFAULT_ACTIVE_RUNS,
         metavar="N",
-        help="runs driven at once; others queue (default: 200)",
+        help=f"runs driven at once; others queue (default: {DEFAULT_ACTIVE_RUNS})",
     )
+    _add_serving_flags(parser)
+    parser.set_defaults(handler=run)
+
+
+def _add_serving_flags(parser: argparse.ArgumentParser) -> None:
+    """How the operator shows itself, reaches handlers, shares work and logs."""
     parser.add_argument(
         "--http-address",
         metavar="HOST:PORT",
@@ -104,7 +111,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--log-format", choices=sorted(LOG_FORMATS), default="text")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     parser.add_argument("--debug", action="store_true", help="log everything, Kopf included")
-    parser.set_defaults(handler=run)
 
 
 def _at_least(minimum: int) -> Callable[[str], int]:

@@ -121,10 +121,6 @@ class _Shown:
         """Prints what is new in the run's log; True once the run has ended."""
         status = pi.get("status") or {}
         phase = status.get("phase")
-        if phase != self.phase and phase not in FINAL_PHASES and phase:
-            note = f": {status['message']}" if status.get("message") else ""
-            print(f"{phase}{note}")
-            self.phase = phase
         calls = status.get("handlerCalls") or []
         transitions = status.get("transitions") or []
         entries = [("t", t) for t in transitions[self.transitions :]] + [
@@ -134,6 +130,11 @@ class _Shown:
         for what, entry in entries:
             print(_transition_line(entry) if what == "t" else _call_line(entry))
         self.transitions, self.calls = len(transitions), len(calls)
+        # After the entries: `Retrying: ...` follows the call that failed.
+        if phase != self.phase and phase not in FINAL_PHASES and phase:
+            note = f": {status['message']}" if status.get("message") else ""
+            print(f"{phase}{note}")
+            self.phase = phase
         return phase in FINAL_PHASES
 
 
@@ -146,21 +147,44 @@ def follow(
 ) -> int:
     """Prints each transition and handler call as the run records them, until it ends;
     then follows the run it chained or handed over to (onError). Exits 0 if the run, or
-    the chain it started, succeeded."""
+    the chain it started, succeeded: a run that failed and handed over to its onError
+    process exits 1 however that one ends, and the last line says so."""
     deadline = time.monotonic() + timeout
-    failed = False
+    ended: list[dict[str, Any]] = []
     while True:
         pi = _watch_until_ended(custom, namespace, name, deadline, resource_version)
+        ended.append(pi)
+        print(ended_line(pi))
         status = pi.get("status") or {}
-        phase, reason = status.get("phase"), status.get("exitReason") or ""
-        message = f": {status['message']}" if status.get("message") else ""
-        print(f"{phase} ({reason}){message}")
-        failed = failed or phase != "Succeeded"
         child = status.get("chainedTo")
-        if not child or reason not in ("Chained", "OnError"):
-            return 1 if failed else 0
+        if not child or status.get("exitReason") not in ("Chained", "OnError"):
+            code, last = outcome(ended)
+            if last:
+                print(last)
+            return code
         print(f"processinstance.{GROUP}/{child} continues")
         name, resource_version = child, None
+
+
+def ended_line(pi: dict[str, Any]) -> str:
+    status = pi.get("status") or {}
+    message = f": {status['message']}" if status.get("message") else ""
+    return f"{status.get('phase')} ({status.get('exitReason') or ''}){message}"
+
+
+def outcome(ended: list[dict[str, Any]]) -> tuple[int, str | None]:
+    """The exit code of a followed run and the runs it handed over to, in order, and a
+    last line when the last run's own line would not tell it: 0 only if every run
+    succeeded."""
+    failed = next(
+        (pi for pi in ended if (pi.get("status") or {}).get("phase") != "Succeeded"), None
+    )
+    if failed is None:
+        return 0, None
+    if failed is ended[-1]:
+        return 1, None
+    process = failed["spec"]["process"]
+    return 1, f"Failed: {process} ended {ended_line(failed)}"
 
 
 def _watch_until_ended(

@@ -71,14 +71,11 @@ class DiagramKeeper:
         name = definition.metadata.name or ""
         is_process = isinstance(definition, ProcessDefinition)
         kind = PROCESS_DEFINITIONS if is_process else RESOURCE_DEFINITIONS
-        try:
-            updated = await self.engine.kube.patch(
-                kind, name, {"metadata": {"annotations": {ANNOTATION: dot}}}
-            )
-        except ApiError as error:
-            if error.not_found:
-                return 0
-            raise
+        updated = await self.engine.kube.patch(
+            kind, name, {"metadata": {"annotations": {ANNOTATION: dot}}}, missing_ok=True
+        )
+        if updated is None:
+            return 0
         model = ProcessDefinition if is_process else ResourceDefinition
         current = self.engine.catalog.processes if is_process else self.engine.catalog.resources
         if name in current:  # not dropped meanwhile

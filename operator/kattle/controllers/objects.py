@@ -16,12 +16,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from kattle.api.resourcedefinition import ResourceDefinition
+from kattle.kube import finalizers
 from kattle.kube.client import ApiError
+from kattle.kube.finalizers import FINALIZER
 from kattle.kube.kinds import PROCESS_INSTANCES, kind_of
-from kattle.machine.admission import current_state
+from kattle.machine import deletion
 from kattle.machine.conditions import set_condition
 from kattle.machine.names import run_name
-from kattle.runner.run import FINALIZER, Engine, ObjectKey, run_manifest
+from kattle.runner.engine import Engine, ObjectKey
+from kattle.runner.manifests import run_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +121,9 @@ class ObjectController:
             for attempt in itertools.count():
                 await asyncio.sleep(min(RETRY_BASE_SECONDS * 2**attempt, RETRY_MAX_SECONDS))
                 try:
-                    body = await self.engine.kube.get_or_none(kind, name, namespace or None)
+                    body = await self.engine.kube.get(
+                        kind, name, namespace or None, missing_ok=True
+                    )
                     if body is not None:
                         await self._on_event(body, "MODIFIED")
                     return
@@ -154,34 +159,29 @@ class ObjectController:
         self, body: Mapping[str, Any], definition: ResourceDefinition, has_delete: bool
     ) -> None:
         status = body.get("status") or {}
-        if not has_delete:
-            await self._release(body, definition)
-            return
-        if status.get("activeRun"):
-            return  # the delete process runs once the active run ends
         type_name = definition.metadata.name or ""
-        process = self.engine.catalog.delete_process(type_name, status)
-        last = status.get("lastRun") or {}
-        deleting = self.engine.catalog.triggered(type_name, "delete")
-        ran = last.get("phase") == "Succeeded" and last.get("process")
-        if process is not None and ran != process.metadata.name:
-            await self._start(body, definition, process.metadata.name or "", "delete")
-            return
-        if ran in {p.metadata.name for p in deleting}:
-            await self._release(body, definition)
-            return
-        fields = sorted({"state", *(p.spec.state_field for p in deleting)})
-        now_in = ", ".join(_field_state(status, field, definition) for field in fields)
-        starts = "; ".join(
-            f"{p.metadata.name} starts from {', '.join(p.spec.start)}"
-            + ("" if p.spec.state_field == "state" else f" of {p.spec.state_field}")
-            for p in deleting
+        catalog = self.engine.catalog
+        rule = deletion.decide(
+            status,
+            catalog.triggered(type_name, "delete") if has_delete else [],
+            catalog.delete_process(type_name, status),
+            definition.spec.initial,
         )
-        message = (
-            f"deletion waits: no delete process starts from {now_in} ({starts}); "
-            "run a process that moves the object to one of those states"
-        )
-        conditions = status.get("conditions") or []
+        if rule.step is deletion.Step.GO:
+            meta = body["metadata"]
+            await finalizers.release(
+                self.engine.kube, kind_of(definition), meta["name"], meta.get("namespace"), body
+            )
+        elif rule.step is deletion.Step.START:
+            await self._start(body, definition, rule.process or "", "delete")
+        elif rule.step is deletion.Step.HOLD:
+            await self._hold(body, definition, rule.message)
+
+    async def _hold(
+        self, body: Mapping[str, Any], definition: ResourceDefinition, message: str
+    ) -> None:
+        """Keeps the object, saying why: a condition and a Warning Event, once each."""
+        conditions = (body.get("status") or {}).get("conditions") or []
         held = next((c for c in conditions if c.get("type") == "Deletable"), None)
         if held and held.get("message") == message:
             return
@@ -211,17 +211,14 @@ class ObjectController:
         created = self._created.setdefault(self.key_of(body, definition), set())
         if name in created:
             return
-        try:
-            await self.engine.kube.create(
-                PROCESS_INSTANCES,
-                run_manifest(
-                    name=name, namespace=namespace, process=process, obj=body, trigger=trigger
-                ),
-                namespace,
-            )
-        except ApiError as error:
-            if not error.already_exists:
-                raise
+        await self.engine.kube.create(
+            PROCESS_INSTANCES,
+            run_manifest(
+                name=name, namespace=namespace, process=process, obj=body, trigger=trigger
+            ),
+            namespace,
+            exists_ok=True,
+        )
         created.add(name)
 
     async def _set_initial_state(
@@ -236,10 +233,6 @@ class ObjectController:
                 "transitioning": "no",
             },
         )
-
-    async def _release(self, body: Mapping[str, Any], definition: ResourceDefinition) -> None:
-        finalizers = [f for f in body["metadata"].get("finalizers") or [] if f != FINALIZER]
-        await self._patch_meta(body, definition, {"finalizers": finalizers})
 
     async def _patch_meta(
         self, body: Mapping[str, Any], definition: ResourceDefinition, meta: dict[str, Any]
@@ -273,20 +266,12 @@ class ObjectController:
         subresource: str,
     ) -> None:
         meta = body["metadata"]
-        try:
-            await self.engine.kube.patch(
-                kind_of(definition),
-                meta["name"],
-                patch,
-                namespace=meta.get("namespace"),
-                subresource=subresource,
-            )
-        except ApiError as error:
-            if not (error.conflict or error.not_found):
-                raise
-
-
-def _field_state(status: Mapping[str, Any], field: str, definition: ResourceDefinition) -> str:
-    """`state 'running'`, or `unset healthState` for a field with no state yet."""
-    value = current_state(status, field, definition.spec.initial(field))
-    return f"{field} {value!r}" if value is not None else f"unset {field}"
+        await self.engine.kube.patch(
+            kind_of(definition),
+            meta["name"],
+            patch,
+            namespace=meta.get("namespace"),
+            subresource=subresource,
+            missing_ok=True,
+            conflict_ok=True,
+        )

@@ -13,7 +13,7 @@ import json
 import os
 import ssl
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -203,16 +203,16 @@ class KubeClient:
                 if line.strip():
                     yield json.loads(line)
 
-    async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Any:
-        return await self.request("GET", kind.path(namespace, name))
+    async def get(
+        self, kind: Kind, name: str, namespace: str | None = None, *, missing_ok: bool = False
+    ) -> Any:
+        """The object; with `missing_ok`, None when there is none."""
+        return await self._expecting(
+            self.request("GET", kind.path(namespace, name)), missing_ok=missing_ok
+        )
 
     async def get_or_none(self, kind: Kind, name: str, namespace: str | None = None) -> Any:
-        try:
-            return await self.get(kind, name, namespace)
-        except ApiError as error:
-            if error.not_found:
-                return None
-            raise
+        return await self.get(kind, name, namespace, missing_ok=True)
 
     async def list(
         self, kind: Kind, namespace: str | None = None, *, label_selector: str | None = None
@@ -222,9 +222,17 @@ class KubeClient:
         return list(result.get("items", []))
 
     async def create(
-        self, kind: Kind, body: Mapping[str, Any], namespace: str | None = None
+        self,
+        kind: Kind,
+        body: Mapping[str, Any],
+        namespace: str | None = None,
+        *,
+        exists_ok: bool = False,
     ) -> Any:
-        return await self.request("POST", kind.path(namespace), body=body)
+        """The object created; with `exists_ok`, None when one of that name exists."""
+        return await self._expecting(
+            self.request("POST", kind.path(namespace), body=body), exists_ok=exists_ok
+        )
 
     async def patch(
         self,
@@ -236,24 +244,48 @@ class KubeClient:
         subresource: str = "",
         patch_type: PatchType = "merge",
         force: bool = False,
+        missing_ok: bool = False,
+        conflict_ok: bool = False,
     ) -> Any:
-        """PATCH; a merge patch with metadata.resourceVersion set is a compare-and-set."""
+        """PATCH; a merge patch with metadata.resourceVersion set is a compare-and-set.
+        With `missing_ok` or `conflict_ok`, None when the object is gone, or was changed
+        since the resourceVersion in the patch."""
         params = {"fieldManager": FIELD_MANAGER}
         if force:
             params["force"] = "true"
-        return await self.request(
+        request = self.request(
             "PATCH",
             kind.path(namespace, name, subresource),
             body=body,
             params=params,
             content_type=_CONTENT_TYPES[patch_type],
         )
+        return await self._expecting(request, missing_ok=missing_ok, conflict_ok=conflict_ok)
 
-    async def delete(self, kind: Kind, name: str, namespace: str | None = None) -> Any:
+    async def delete(
+        self, kind: Kind, name: str, namespace: str | None = None, *, missing_ok: bool = True
+    ) -> Any:
+        return await self._expecting(
+            self.request("DELETE", kind.path(namespace, name)), missing_ok=missing_ok
+        )
+
+    @staticmethod
+    async def _expecting(
+        request: Awaitable[Any],
+        *,
+        missing_ok: bool = False,
+        conflict_ok: bool = False,
+        exists_ok: bool = False,
+    ) -> Any:
+        """The answer, or None for the refusals the caller expects."""
         try:
-            return await self.request("DELETE", kind.path(namespace, name))
+            return await request
         except ApiError as error:
-            if error.not_found:
+            if (
+                (missing_ok and error.not_found)
+                or (conflict_ok and error.conflict)
+                or (exists_ok and error.already_exists)
+            ):
                 return None
             raise
 

@@ -1,7 +1,9 @@
 """Posts Kubernetes Events on objects: every run's end, every failure.
 
 Events are for people watching `kubectl describe` or `kubectl events`; the durable record
-is the ProcessInstance. Posting one never blocks or fails a run: errors are logged.
+is the ProcessInstance. Posting one never fails a run: errors are logged. A run's own Event
+(its end) is posted before its record is final, under a name of its own (`post_once`), so
+a resumed run posts it again without a duplicate; the others wait in a bounded queue.
 """
 
 from __future__ import annotations
@@ -82,18 +84,39 @@ class EventRecorder:
                     "%d Events dropped: more are waiting than %d", self.dropped, MAX_QUEUED
                 )
 
+    async def post_once(
+        self,
+        obj: dict[str, Any],
+        reason: str,
+        note: str,
+        *,
+        name: str,
+        type: Literal["Normal", "Warning"] = "Normal",
+    ) -> None:
+        """Posts now, under a name of its own: posting the same Event again (a run resumed
+        after a kill) leaves the first. Failures are logged, never raised."""
+        if type == "Normal" and not self.normal:
+            return
+        body = self._event(obj, reason, note, type, "Process")
+        body["metadata"] = {"name": name, "namespace": body["metadata"]["namespace"]}
+        await self._create(body, exists_ok=True)
+
+    async def _create(self, body: dict[str, Any], *, exists_ok: bool = False) -> None:
+        try:
+            await self.kube.create(EVENTS, body, body["metadata"]["namespace"], exists_ok=exists_ok)
+        except (TimeoutError, ApiError, OSError) as error:
+            logger.warning(
+                "could not post event %s on %s: %s",
+                body["reason"],
+                body["regarding"].get("name"),
+                error,
+            )
+
     async def _poster(self) -> None:
         while True:
             body = await self._queue.get()
             try:
-                await self.kube.create(EVENTS, body, body["metadata"]["namespace"])
-            except (TimeoutError, ApiError, OSError) as error:
-                logger.warning(
-                    "could not post event %s on %s: %s",
-                    body["reason"],
-                    body["regarding"].get("name"),
-                    error,
-                )
+                await self._create(body)
             finally:
                 self._queue.task_done()
 

@@ -3,14 +3,19 @@
 An object is taken by at most one run at a time. The run that holds it is named in the
 object's `status.activeRun`; taking it is a compare-and-set write of that field together with
 the transitioning state, so two runs (or two operators) can never both win. This module only
-decides; the runner does the write.
+decides; the runner gathers the facts and does the write.
+
+Some facts cost an API read (is the holder still running? has the parent's record ended?).
+`decide` asks for them one at a time, only when the answer matters: it returns
+`Verdict.NEED` naming the fact, the runner reads it and asks again. So the reads a run makes
+follow from the rules, not from the order the runner happens to make them in.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kattle.api.processdefinition import ProcessDefinitionSpec
@@ -19,18 +24,49 @@ from kattle.api.processdefinition import ProcessDefinitionSpec
 class Verdict(enum.Enum):
     ADMIT = "admit"  # in a start state and free (or handed over to us): take it
     RESUME = "resume"  # we already took it (the operator restarted): go on with handlers
-    WAIT = "wait"  # another live run holds the object
+    WAIT = "wait"  # another run goes first (`Decision.waits_for`)
     CANCEL = "cancel"  # free, but not in a start state: the run ends Canceled
+    GONE = "gone"  # the object does not exist, or is another object of the same name
+    # This run took the object before and lost it since (activeRun was cleared): taking it
+    # again would run its process twice.
+    LOST = "lost"
     # The object names the run as its last one: it ended (the operator stopped between the
     # object's final write and the run's record), and only the record is left to write.
     FINISHED = "finished"
+    NEED = "need"  # a fact is missing (`Decision.need`): read it and ask again
+
+
+class Fact(enum.Enum):
+    HOLDER_RUNNING = "holder_running"  # the run in activeRun exists and has not ended
+    PARENT_RUNNING = "parent_running"  # the parent run's record is not final yet
+    PREVIOUS_RUNNING = "previous_running"  # the run in lastRun's record is not final yet
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What admission depends on. `status` is None when the object is gone."""
+
+    run: str
+    process: str
+    spec: ProcessDefinitionSpec
+    initial: str | None  # the state of the process's stateField while it is unset
+    status: Mapping[str, Any] | None
+    took_before: bool = False  # the run's record holds its transition into `transitioning`
+    parent: str | None = None  # the run that handed the object over (chain, onError)
+    known: Mapping[Fact, bool] | None = None
+
+    def knowing(self, fact: Fact, value: bool) -> Facts:
+        return replace(self, known={**(self.known or {}), fact: value})
 
 
 @dataclass(frozen=True)
 class Decision:
     verdict: Verdict
-    state: str | None
-    reason: str
+    state: str | None = None
+    reason: str = ""
+    waits_for: str | None = None  # WAIT: the run that goes first
+    need: Fact | None = None
+    handed_over: bool = False  # the object's activeRun names this run already
 
 
 def current_state(status: Mapping[str, Any], state_field: str, initial: str | None) -> str | None:
@@ -42,36 +78,70 @@ def current_state(status: Mapping[str, Any], state_field: str, initial: str | No
     return initial
 
 
-def decide(
-    *,
-    status: Mapping[str, Any],
-    run: str,
-    process: str,
-    spec: ProcessDefinitionSpec,
-    initial: str | None,
-    holder_alive: bool,
-) -> Decision:
-    """What `run` of `process` may do with an object whose status is `status`; `initial`
-    is the state of the process's `stateField` while unset.
+def holder_of(status: Mapping[str, Any]) -> str | None:
+    return status.get("activeRun") or None
 
-    `holder_alive` says whether the run named in `status.activeRun` (if another) still
-    exists and has not ended; a dead holder's claim is stale and does not block.
-    """
-    state = current_state(status, spec.state_field, initial)
-    holder = status.get("activeRun") or None
+
+def previous_of(status: Mapping[str, Any], run: str) -> str | None:
+    """The run the object's `lastRun` names, if another."""
     last = status.get("lastRun")
-    if holder != run and isinstance(last, Mapping) and last.get("name") == run:
+    name = last.get("name") if isinstance(last, Mapping) else None
+    return name if isinstance(name, str) and name and name != run else None
+
+
+def decide(facts: Facts) -> Decision:
+    """What `facts.run` may do with its object now."""
+    status = facts.status
+    if status is None:
+        return Decision(Verdict.GONE, reason="does not exist")
+    spec = facts.spec
+    state = current_state(status, spec.state_field, facts.initial)
+    holder = holder_of(status)
+    last = status.get("lastRun")
+    if holder != facts.run and isinstance(last, Mapping) and last.get("name") == facts.run:
         return Decision(Verdict.FINISHED, state, f"ended {last.get('exitReason')}")
-    if holder == run:
-        if status.get("process") == process and state == spec.transitioning:
-            return Decision(Verdict.RESUME, state, "already transitioning")
-    elif holder and holder_alive:
-        return Decision(Verdict.WAIT, state, f"waiting for {holder} to end")
-    if state in spec.start:
-        return Decision(Verdict.ADMIT, state, f"{state} is a start state")
-    shown = state if state is not None else f"unset status.{spec.state_field}"
-    return Decision(
-        Verdict.CANCEL,
-        state,
-        f"{process} starts from {', '.join(spec.start)}, and the object is {shown}",
-    )
+    if holder == facts.run and facts.parent:
+        # Handed the object, but the parent's record may not be final (the operator stopped
+        # in between): the parent goes first, so it finishes from the object's lastRun,
+        # which names it until this run ends.
+        running = _known(facts, Fact.PARENT_RUNNING)
+        if running is None:
+            return Decision(Verdict.NEED, state, need=Fact.PARENT_RUNNING)
+        if running:
+            return Decision(Verdict.WAIT, state, f"waiting for {facts.parent} to end", facts.parent)
+    if holder == facts.run:
+        if status.get("process") == facts.process and state == spec.transitioning:
+            return Decision(Verdict.RESUME, state, "already transitioning", handed_over=True)
+    elif holder:
+        running = _known(facts, Fact.HOLDER_RUNNING)
+        if running is None:
+            return Decision(Verdict.NEED, state, need=Fact.HOLDER_RUNNING)
+        if running:
+            return Decision(Verdict.WAIT, state, f"waiting for {holder} to end", holder)
+    handed_over = holder == facts.run
+    if state not in spec.start:
+        shown = state if state is not None else f"unset status.{spec.state_field}"
+        reason = f"{facts.process} starts from {', '.join(spec.start)}, and the object is {shown}"
+        return Decision(Verdict.CANCEL, state, reason, handed_over=handed_over)
+    if facts.took_before:
+        return Decision(
+            Verdict.LOST,
+            state,
+            "the object is no longer held by this run (activeRun was cleared after it took "
+            "it); the process is not run twice",
+        )
+    previous = previous_of(status, facts.run)
+    if previous is not None:
+        # The run before ended on the object but not yet in its own record (the operator
+        # stopped in between): it goes first, or once the object's lastRun names this run,
+        # the previous one could never tell that it had ended.
+        running = _known(facts, Fact.PREVIOUS_RUNNING)
+        if running is None:
+            return Decision(Verdict.NEED, state, need=Fact.PREVIOUS_RUNNING)
+        if running:
+            return Decision(Verdict.WAIT, state, f"waiting for {previous} to end", previous)
+    return Decision(Verdict.ADMIT, state, f"{state} is a start state", handed_over=handed_over)
+
+
+def _known(facts: Facts, fact: Fact) -> bool | None:
+    return (facts.known or {}).get(fact)

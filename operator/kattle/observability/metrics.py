@@ -58,6 +58,9 @@ class Metrics:
             ["resource_type", "to"],
             registry=r,
         )
+        self._gauges(r)
+
+    def _gauges(self, r: CollectorRegistry) -> None:
         self.runs_active = Gauge("kattle_runs_active", "Runs being driven now.", registry=r)
         self.runs_queued = Gauge(
             "kattle_runs_queued",

@@ -22,9 +22,9 @@ from kattle.api.processinstance import FINAL_PHASES
 from kattle.kube.client import ApiError
 from kattle.kube.kinds import PROCESS_INSTANCES
 from kattle.runner.cache import slim
-from kattle.runner.history import History
-from kattle.runner.run import Engine, ObjectKey, Outcome, ProcessRun, abandon
-from kattle.runner.slots import RunSlots
+from kattle.runner.endings import abandon
+from kattle.runner.engine import Engine, ObjectKey
+from kattle.runner.run import Outcome, ProcessRun
 
 logger = logging.getLogger(__name__)
 
@@ -61,24 +61,16 @@ class _Queue:
 
 class Scheduler:
     def __init__(
-        self,
-        engine: Engine,
-        *,
-        max_active: int = 200,
-        on_run_ended: Callable[[ObjectKey], None] | None = None,
+        self, engine: Engine, *, on_run_ended: Callable[[ObjectKey], None] | None = None
     ) -> None:
         self.engine = engine
         self._queues: dict[ObjectKey, _Queue] = {}
-        engine.slots = RunSlots(max_active)
         self._on_run_ended = on_run_ended
         self._tasks: set[asyncio.Task[None]] = set()
-        self.history = History()
+        self.history = engine.ended.history
         engine.metrics.watch_scheduler(lambda: engine.slots.active, lambda: self.queued)
         self._pruning: set[str] = set()
         self._seen = itertools.count()
-        # The run each object's worker saw end last, until the watch reports it ended too.
-        self._ended_here: dict[ObjectKey, str] = {}
-        engine.known_ended = self._known_ended
 
     def submit(self, pi: dict[str, Any]) -> None:
         """A run exists or changed; unfinished runs are queued for their object."""
@@ -87,8 +79,7 @@ class Scheduler:
         if (pi.get("status") or {}).get("phase") in FINAL_PHASES:
             self.forget(pi)
             self._record_ended(key, pi)
-            if self._ended_here.get(key) == name:
-                del self._ended_here[key]
+            self.engine.ended.reported(key, name)
             return
         queue = self._queues.setdefault(key, _Queue())
         if name not in queue.driven:
@@ -110,8 +101,7 @@ class Scheduler:
         name = pi["metadata"]["name"]
         if deleted:
             self.history.forget(key, name)
-            if self._ended_here.get(key) == name:
-                del self._ended_here[key]
+            self.engine.ended.reported(key, name)
         queue = self._queues.get(key)
         if queue is None:
             return
@@ -122,9 +112,6 @@ class Scheduler:
         if deleted and queue.current == name and queue.drive is not None:
             queue.drive.cancel()
             self._background(abandon(self.engine, pi))
-
-    def _known_ended(self, key: ObjectKey, name: str) -> bool:
-        return self._ended_here.get(key) == name or self.history.has(key, name)
 
     def wake(self, key: ObjectKey) -> None:
         """The object changed: waiting runs look again."""
@@ -190,8 +177,7 @@ class Scheduler:
                     continue
                 if result is None or result.outcome is Outcome.ENDED:
                     queue.runs.pop(name, None)
-                    if not self.history.has(key, name):
-                        self._ended_here[key] = name
+                    self.engine.ended.ended_here(key, name)
                     preferred = None
                     if self._on_run_ended is not None:
                         self._on_run_ended(key)
@@ -224,7 +210,9 @@ class Scheduler:
             logger.warning("could not mark %s pending: %s", name, error)
 
     async def _drive(self, namespace: str, name: str, fresh: dict[str, Any] | None) -> Any:
-        pi = fresh or await self.engine.kube.get_or_none(PROCESS_INSTANCES, name, namespace)
+        pi = fresh or await self.engine.kube.get(
+            PROCESS_INSTANCES, name, namespace, missing_ok=True
+        )
         if pi is None:
             return None
         return await ProcessRun(self.engine, pi).drive()

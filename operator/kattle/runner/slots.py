@@ -10,6 +10,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+# Runs driven at once unless `--max-active-runs` says otherwise.
+DEFAULT_ACTIVE_RUNS = 200
+
 
 class RunSlots:
     def __init__(self, limit: int) -> None:

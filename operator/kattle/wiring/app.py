@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +27,9 @@ from kattle.kube.events import EventRecorder
 from kattle.machine.catalog import Catalog
 from kattle.observability.metrics import Metrics
 from kattle.observability.server import HealthServer
-from kattle.runner.run import Engine
+from kattle.runner.engine import CatalogRefresher, Engine
 from kattle.runner.scheduler import Scheduler, object_key_of_run
+from kattle.runner.slots import DEFAULT_ACTIVE_RUNS, RunSlots
 from kattle.webhooks.client import WebhookClient
 from kattle.wiring import watch_seam
 from kattle.wiring.no_diffbase import NoDiffBaseStorage
@@ -44,7 +45,7 @@ class OperatorOptions:
     """What `kattle operator` was told on its command line."""
 
     runs_namespace: str = "default"
-    max_active_runs: int = 200
+    max_active_runs: int = DEFAULT_ACTIVE_RUNS
     run_events: bool = True
     http_address: str | None = None  # HOST:PORT of /metrics, /healthz and /readyz
     service_overrides: dict[str, str] = field(default_factory=dict)
@@ -68,6 +69,79 @@ class Runtime:
     diagrams: DiagramKeeper
 
 
+def configure(settings: kopf.OperatorSettings, options: OperatorOptions) -> None:
+    """Kopf's settings: how it watches, queues and peers."""
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    # A watch the API server drops under a burst resumes from its resourceVersion; when
+    # that is too old (410 Gone) Kopf lists the kind again. Unchunked, a list of 10,000
+    # objects is one response held three times over while it is read and parsed.
+    settings.watching.chunk_size = LIST_CHUNK_SIZE
+    settings.persistence.diffbase_storage = NoDiffBaseStorage()
+    # Kopf gives each object with pending events a worker; a burst of thousands of new
+    # objects would otherwise mean thousands of workers at once, each holding a body.
+    # A worker lingers idle for more events of its object: briefly, or the limit would
+    # cap throughput at WORKER_LIMIT / idle_timeout objects a second.
+    settings.queueing.worker_limit = WORKER_LIMIT
+    settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
+    # Kopf pauses every replica that sees a peer of higher or equal priority: identical
+    # replicas would all pause. The oldest replica is the active one and a new one
+    # (a rollout, a restart) waits as a standby rather than taking over mid-run.
+    settings.peering.priority = peering_priority(time.time())
+    settings.peering.lifetime = options.peering_lifetime
+
+
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
+    return info or kopf.login_with_kubeconfig(**kwargs)
+
+
+async def build_runtime(info: kopf.ConnectionInfo, options: OperatorOptions) -> Runtime:
+    """Every collaborator, each made once and passed to those that use it."""
+    kube = KubeClient(Credentials.from_connection_info(info))
+    metrics = Metrics()
+    events = EventRecorder(kube, normal=options.run_events, on_drop=metrics.events_dropped.inc)
+    metrics.watch_events(lambda: events.queued)
+    catalog = Catalog()
+    engine = Engine(
+        kube=kube,
+        webhooks=WebhookClient(service_overrides=options.service_overrides, kube=kube),
+        catalog=catalog,
+        events=events,
+        metrics=metrics,
+        slots=RunSlots(options.max_active_runs),
+        refresher=CatalogRefresher(definitions.load_all),
+    )
+    await definitions.load_all(engine)
+    metrics.watch_catalog(
+        lambda: {
+            "ResourceDefinition": len(catalog.resources),
+            "ProcessDefinition": len(catalog.processes),
+            "ProcessHandler": len(catalog.handlers),
+        }
+    )
+    health = None
+    if options.http_address:
+        health = HealthServer(metrics)
+        await health.start(options.http_address)
+        health.ready.set()
+    diagrams = DiagramKeeper(engine)
+    diagrams.changed()
+    objects = ObjectController(engine, runs_namespace=options.runs_namespace)
+    return Runtime(engine, Scheduler(engine), objects, health, diagrams)
+
+
+async def close_runtime(current: Runtime) -> None:
+    await current.scheduler.stop()
+    await current.objects.stop()
+    await current.diagrams.stop()
+    if current.health is not None:
+        await current.health.stop()
+    await current.engine.events.flush()
+    await current.engine.webhooks.close()
+    await current.engine.kube.close()
+
+
 def build_registry(
     options: OperatorOptions,
 ) -> tuple[kopf.OperatorRegistry, watch_seam.Router]:
@@ -75,88 +149,37 @@ def build_registry(
     registry = kopf.OperatorRegistry()
     state: dict[str, Runtime] = {}
 
-    def runtime() -> Runtime:
-        return state["runtime"]
-
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
-        return info or kopf.login_with_kubeconfig(**kwargs)
+    def on_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return login(**kwargs)
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
-        settings.posting.level = logging.WARNING
-        settings.watching.server_timeout = 300
-        # A watch the API server drops under a burst resumes from its resourceVersion; when
-        # that is too old (410 Gone) Kopf lists the kind again. Unchunked, a list of 10,000
-        # objects is one response held three times over while it is read and parsed.
-        settings.watching.chunk_size = LIST_CHUNK_SIZE
-        settings.persistence.diffbase_storage = NoDiffBaseStorage()
-        # Kopf gives each object with pending events a worker; a burst of thousands of new
-        # objects would otherwise mean thousands of workers at once, each holding a body.
-        # A worker lingers idle for more events of its object: briefly, or the limit would
-        # cap throughput at WORKER_LIMIT / idle_timeout objects a second.
-        settings.queueing.worker_limit = WORKER_LIMIT
-        settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
-        # Kopf pauses every replica that sees a peer of higher or equal priority: identical
-        # replicas would all pause. The oldest replica is the active one and a new one
-        # (a rollout, a restart) waits as a standby rather than taking over mid-run.
-        settings.peering.priority = peering_priority(time.time())
-        settings.peering.lifetime = options.peering_lifetime
+        configure(settings, options)
         info = login(settings=settings, **kwargs)
         if info is None:
             raise kopf.PermanentError("no kubeconfig and no in-cluster service account found")
-        kube = KubeClient(Credentials.from_connection_info(info))
-        metrics = Metrics()
-        events = EventRecorder(kube, normal=options.run_events, on_drop=metrics.events_dropped.inc)
-        metrics.watch_events(lambda: events.queued)
-        engine = Engine(
-            kube=kube,
-            webhooks=WebhookClient(service_overrides=options.service_overrides, kube=kube),
-            catalog=Catalog(),
-            events=events,
-            metrics=metrics,
-        )
-        engine.reload_catalog = lambda: definitions.load_all(engine)
-        await definitions.load_all(engine)
-        objects = ObjectController(engine, runs_namespace=options.runs_namespace)
-        scheduler = Scheduler(engine, max_active=options.max_active_runs)
-        catalog = engine.catalog
-        engine.metrics.watch_catalog(
-            lambda: {
-                "ResourceDefinition": len(catalog.resources),
-                "ProcessDefinition": len(catalog.processes),
-                "ProcessHandler": len(catalog.handlers),
-            }
-        )
-        health = None
-        if options.http_address:
-            health = HealthServer(engine.metrics)
-            await health.start(options.http_address)
-            health.ready.set()
-        diagrams = DiagramKeeper(engine)
-        diagrams.changed()
-        state["runtime"] = Runtime(engine, scheduler, objects, health, diagrams)
+        current = state["runtime"] = await build_runtime(info, options)
+        catalog = current.engine.catalog
         logger.info(
             "kattle operator started: %d resource types, %d processes, %d handlers",
-            len(engine.catalog.resources),
-            len(engine.catalog.processes),
-            len(engine.catalog.handlers),
+            len(catalog.resources),
+            len(catalog.processes),
+            len(catalog.handlers),
         )
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
-        current = state.get("runtime")
-        if current is None:
-            return
-        await current.scheduler.stop()
-        await current.objects.stop()
-        await current.diagrams.stop()
-        if current.health is not None:
-            await current.health.stop()
-        await current.engine.events.flush()
-        await current.engine.webhooks.close()
-        await current.engine.kube.close()
+        if "runtime" in state:
+            await close_runtime(state["runtime"])
+
+    return registry, register_handlers(registry, lambda: state["runtime"])
+
+
+def register_handlers(
+    registry: kopf.OperatorRegistry, runtime: Callable[[], Runtime]
+) -> watch_seam.Router:
+    """The watch handlers: definitions through Kopf, runs and objects past its queues."""
 
     def definition_handler(kind_name: str, plural: str) -> None:
         @kopf.on.event(GROUP, VERSION, plural, registry=registry, id=f"{plural}-event")
@@ -205,7 +228,7 @@ def build_registry(
             return object_event
         return None
 
-    return registry, route
+    return route
 
 
 async def run_operator(

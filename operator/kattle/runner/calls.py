@@ -1,0 +1,247 @@
+"""Calls a run's handlers in Cattle's order, each until `machine.outcome` says it is done.
+
+This module does the I/O of a call (the request, the log entry, metrics, Events, the wait
+before the next attempt); what a call comes to is decided in `machine/outcome.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from kattle.api.processdefinition import ProcessDefinition
+from kattle.api.processinstance import CallOutcome, HandlerCall
+from kattle.api.webhook import ProcessEvent, ProcessReply, RunInfo
+from kattle.machine import outcome as outcomes
+from kattle.machine import status as writes_of
+from kattle.machine.catalog import Step
+from kattle.machine.merge import merge
+from kattle.machine.names import idempotency_key
+from kattle.runner import endings
+from kattle.runner.driving import Result, Target, now
+from kattle.webhooks.client import HandlerCallError
+
+if TYPE_CHECKING:
+    from kattle.runner.run import ProcessRun
+
+# A call that lasts this long shows the run `Running` (one write); a run whose handlers
+# answer sooner goes from its last recorded phase straight to the next one, saving a write
+# for a phase nobody could have seen.
+RUNNING_AFTER_SECONDS = 0.25
+
+
+@dataclass
+class _Call:
+    """One attempt: its log entry, the reply if any, and what it came to."""
+
+    entry: HandlerCall
+    reply: ProcessReply | None
+    result: outcomes.CallResult
+    timeout: bool = False
+
+
+class _ExhaustedError(Exception):
+    pass
+
+
+async def run_handlers(run: ProcessRun, target: Target) -> Result:
+    await _wait_for_retry_time(run)
+    data = run.data()
+    handler_writes: dict[str, Any] = {}
+    for step in run.engine.catalog.plan(run.process_name):
+        try:
+            reply = await _call_until_done(run, target, step, data)
+        except _ExhaustedError as failure:
+            run.record.data = data
+            return await endings.fail(run, target, str(failure))
+        if reply is None:  # failed for good with failurePolicy Ignore
+            continue
+        data = merge(data, reply.data or {})
+        handler_writes = merge(handler_writes, reply.status or {})
+        if reply.chain:
+            return await endings.chain(run, target, reply.chain, data, handler_writes)
+    run.record.data = data
+    return await endings.done(run, target, handler_writes)
+
+
+async def _call_until_done(
+    run: ProcessRun, target: Target, step: Step, data: dict[str, Any]
+) -> ProcessReply | None:
+    """Calls one handler until it succeeds; retries and backoff as in Cattle. None: it
+    failed for good and its failurePolicy ignores that."""
+    key = idempotency_key(run.uid, step.index, step.handler)
+    attempt = 1 + sum(1 for c in run.record.handler_calls if c.idempotency_key == key)
+    rules = outcomes.Rules(step.spec.retry_limit, step.spec.failure_policy == "Ignore")
+    while True:
+        call = await _call(run, target, step, attempt, key, data)
+        outcome = outcomes.decide(call.result, rules)
+        call.entry.outcome, call.entry.message = _logged(call, outcome)
+        run.add_call(call.entry)
+        if outcome.failed:
+            run.engine.events.post(
+                run.obj, "HandlerFailed", outcomes.failed_event(outcome), type="Warning"
+            )
+        if outcome.kind is outcomes.Kind.SUCCEEDED:
+            return call.reply
+        if outcome.kind is outcomes.Kind.IGNORED:
+            run.add_call(_ignored(call.entry, attempt))
+            return None
+        if outcome.kind is outcomes.Kind.EXHAUSTED:
+            raise _ExhaustedError(outcome.message)
+        await _retry_later(run, target, outcome)
+        attempt += 1
+
+
+def _logged(call: _Call, outcome: outcomes.Outcome) -> tuple[CallOutcome, str]:
+    """The call's outcome and message in the run's log."""
+    reply_message = (call.reply.message or "") if call.reply is not None else ""
+    if call.result.error is None and call.reply is not None:
+        if call.reply.chain:
+            return "Chained", reply_message
+        if call.result.retry_after is not None:
+            return "RetryAfter", reply_message
+        return "Succeeded", reply_message
+    return ("Timeout" if call.timeout else "Error"), outcome.message
+
+
+def _ignored(entry: HandlerCall, attempt: int) -> HandlerCall:
+    return HandlerCall(
+        handler=entry.handler,
+        phase=entry.phase,
+        attempt=attempt,
+        idempotency_key=entry.idempotency_key,
+        start=entry.stop or entry.start,
+        stop=entry.stop,
+        outcome="Ignored",
+        message=f"failed {attempt} times; ignored (failurePolicy Ignore)",
+    )
+
+
+async def _call(
+    run: ProcessRun, target: Target, step: Step, attempt: int, key: str, data: dict[str, Any]
+) -> _Call:
+    """One request to the handler, every way it can fail turned into a message."""
+    spec = target.spec
+    event = ProcessEvent(
+        process=run.process_name,
+        phase=step.phase,
+        handler=step.handler,
+        attempt=attempt,
+        idempotency_key=key,
+        run=RunInfo(name=run.name, namespace=run.namespace, uid=run.uid, trigger=run.trigger),
+        from_state=run.from_state or "",
+        transitioning=spec.transitioning,
+        done=spec.done,
+        resource=run.obj,
+        data=data,
+    )
+    entry = HandlerCall(
+        handler=step.handler, phase=step.phase, attempt=attempt, idempotency_key=key, start=now()
+    )
+    metrics = run.engine.metrics
+    reply, error, timeout = None, None, False
+    try:
+        reply = await _showing_running(
+            run, run.engine.webhooks.call(step.handler, step.spec, event)
+        )
+        error = reply.error
+    except HandlerCallError as failure:
+        error, timeout = str(failure), failure.timeout
+        metrics.handler_errors.labels(step.handler, failure.reason).inc()
+    entry.stop = now()
+    metrics.handler_calls.labels(step.handler, step.phase).observe(
+        (entry.stop - entry.start).total_seconds()
+    )
+    if reply is not None:
+        if reply.error is not None:
+            metrics.handler_errors.labels(step.handler, "error_reply").inc()
+        _post_requested(run, step.handler, reply)
+        if error is None:
+            error = _reply_problem(run, target.definition, step.handler, reply)
+    result = outcomes.CallResult(
+        step.handler,
+        attempt,
+        error=error,
+        retry_after=None if reply is None else reply.retry_after_seconds,
+        chains=bool(reply is not None and reply.chain),
+    )
+    return _Call(entry, reply, result, timeout)
+
+
+async def _showing_running(run: ProcessRun, call: Awaitable[ProcessReply]) -> ProcessReply:
+    """The call's reply; if the call lasts and the run's record does not say `Running`
+    yet, it says so meanwhile (`kubectl wait --for=jsonpath={.status.phase}=Running`)."""
+    if run.recorded_phase == "Running":
+        return await call
+    task = asyncio.ensure_future(call)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=RUNNING_AFTER_SECONDS)
+        if not done:
+            await run.write_record(phase="Running", message="")
+        return await task
+    finally:
+        task.cancel()
+
+
+def _post_requested(run: ProcessRun, handler: str, reply: ProcessReply) -> None:
+    for request in reply.events:
+        run.engine.events.post(
+            run.obj,
+            request.reason,
+            f"{handler}: {request.message}",
+            type=request.type,
+            requested=True,
+        )
+
+
+def _reply_problem(
+    run: ProcessRun, definition: ProcessDefinition, handler: str, reply: ProcessReply
+) -> str | None:
+    """A reply that parsed but asks for what the run may not do."""
+    if reply.chain:
+        chained = run.engine.catalog.processes.get(reply.chain)
+        if chained is None:
+            return f"the reply chains {reply.chain}, which has no ProcessDefinition"
+        if chained.spec.resource_type != definition.spec.resource_type:
+            return f"the reply chains {reply.chain}, a process of another resource type"
+    if reply.status:
+        return _status_problem(run, handler, reply.status)
+    return None
+
+
+def _status_problem(run: ProcessRun, handler: str, writes: Mapping[str, Any]) -> str | None:
+    """Handlers may not write the state fields the type's processes keep (the common
+    ones, like `state`, are refused when the reply is parsed)."""
+    fields = {p.spec.state_field for p in run.engine.catalog.processes_of(run.type_name)}
+    taken = sorted(fields.intersection(writes))
+    if not taken:
+        return None
+    return (
+        f"handler {handler} may not write status.{', status.'.join(taken)}: a state field "
+        f"of {run.type_name}'s processes"
+    )
+
+
+async def _wait_for_retry_time(run: ProcessRun) -> None:
+    """After a restart, a run that was waiting out a backoff waits out the rest."""
+    if run.record.phase == "Retrying" and run.record.next_attempt_time:
+        remaining = (run.record.next_attempt_time - now()).total_seconds()
+        if remaining > 0:
+            async with run.engine.slots.lent():
+                await asyncio.sleep(remaining)
+
+
+async def _retry_later(run: ProcessRun, target: Target, outcome: outcomes.Outcome) -> None:
+    run.record.attempts += 1
+    run.record.next_attempt_time = now() + timedelta(seconds=outcome.delay)
+    if outcome.failed:
+        writes = writes_of.failing(outcome.message)
+        if not writes_of.is_noop(run.obj.get("status") or {}, writes):
+            await run.write_held(target, writes)
+    await run.write_record(phase="Retrying", message=outcome.message)
+    async with run.engine.slots.lent():
+        await asyncio.sleep(outcome.delay)
+    run.record.next_attempt_time = None

@@ -1,0 +1,290 @@
+"""How a run ends: the writes `machine/ending.py` decides, made in a fixed order.
+
+The object first (its last write names the run in `lastRun`), then the run's Event, then
+the run's final record. The Event is posted, not queued, before the record is final and
+has a name of its own: a run whose operator was killed after its object's last write posts
+it again on resume, where the API server keeps the first, so a run's Event is never lost to
+a kill and never posted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from kattle.api.generated import RunSummary
+from kattle.api.processinstance import ExitReason, RunPhase
+from kattle.kube import finalizers
+from kattle.kube.client import ApiError
+from kattle.kube.kinds import PROCESS_INSTANCES, kind_of
+from kattle.machine import deletion, ending
+from kattle.machine import status as writes_of
+from kattle.machine.admission import Decision
+from kattle.machine.names import owner_reference, run_name
+from kattle.runner.driving import Outcome, Result, Target, now
+from kattle.runner.engine import Engine
+from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
+from kattle.runner.manifests import run_manifest
+
+if TYPE_CHECKING:
+    from kattle.runner.run import ProcessRun
+
+logger = logging.getLogger(__name__)
+
+
+def _run(run: ProcessRun, end: datetime) -> ending.Run:
+    return ending.Run(run.name, run.process_name, run.from_state, run.record.start_time, end)
+
+
+async def done(run: ProcessRun, target: Target, handler_writes: Mapping[str, Any]) -> Result:
+    spec = target.spec
+    transitioning = (run.obj.get("status") or {}).get(spec.state_field, "")
+    decided = ending.done(
+        _run(run, now()),
+        state_field=spec.state_field,
+        transitioning=transitioning,
+        state=spec.done,
+        handler_writes=run.handler_writes(handler_writes),
+    )
+    result = await _finish(run, target, decided)
+    if run.trigger == "delete":
+        await _let_go_if_deleted(run, target)
+    return result
+
+
+async def chain(
+    run: ProcessRun,
+    target: Target,
+    process: str,
+    data: dict[str, Any],
+    handler_writes: Mapping[str, Any],
+) -> Result:
+    child = await _create_child(run, process, "chain", data)
+    run.record.data = data
+    decided = ending.chained(
+        _run(run, now()),
+        target=process,
+        child=child,
+        handler_writes=run.handler_writes(handler_writes),
+    )
+    return await _finish(run, target, decided)
+
+
+async def fail(run: ProcessRun, target: Target, message: str) -> Result:
+    on_error = target.spec.on_error
+    if on_error and on_error in run.engine.catalog.processes:
+        child = await _create_child(run, on_error, "onError", run.data())
+        decided = ending.on_error(_run(run, now()), message=message, target=on_error, child=child)
+    else:
+        decided = ending.exhausted(_run(run, now()), message=message)
+    return await _finish(run, target, decided)
+
+
+async def cancel(run: ProcessRun, target: Target, decision: Decision) -> Result:
+    decided = ending.canceled(
+        _run(run, now()), message=decision.reason, handed_over=decision.handed_over
+    )
+    return await _finish(run, target, decided)
+
+
+async def refused(run: ProcessRun, target: Target, message: str) -> Result:
+    """The API server refused a write of the run's (a handler's status writes that an
+    admission policy or the schema refuses): the run ends Failed and lets go, visibly."""
+    decided = ending.Ending(
+        "Failed",
+        "Invalid",
+        message,
+        ending.Event("ProcessFailed", f"{run.process_name}: {message}", "Warning"),
+        writes_of.let_go(message),
+    )
+    return await _finish(run, target, decided)
+
+
+async def _finish(run: ProcessRun, target: Target, decided: ending.Ending) -> Result:
+    end = now()
+    if decided.writes is not None:
+        await run.write_held(target, decided.writes)
+    for before, after in decided.transitions:
+        run.transition(target.spec.state_field, before, after)
+    if decided.chained_to:
+        run.record.chained_to = decided.chained_to
+    summary = (decided.writes or {}).get(writes_of.WIRE["last_run"])
+    if summary:
+        end = RunSummary.model_validate(summary).end_time or end
+    await _post_event(run, decided)
+    return await end_run(run, decided.phase, decided.reason, decided.message, end=end)
+
+
+async def _post_event(run: ProcessRun, decided: ending.Ending) -> None:
+    event = decided.event
+    if event is not None and run.obj:
+        await run.engine.events.post_once(
+            run.obj,
+            event.reason,
+            event.note,
+            name=f"{run.name[:240]}.{run.uid[:8]}",
+            type=event.type,
+        )
+
+
+async def finish_from_summary(run: ProcessRun, target: Target, last: Mapping[str, Any]) -> Result:
+    """The object's last write named this run as ended, but the run's own record was
+    not written: complete it from the object's `lastRun`, adding what it lacks, and post
+    its Event (once: it has a name of its own)."""
+    summary = RunSummary.model_validate(last)
+    spec = target.spec
+    field = spec.state_field
+    run.from_state = summary.from_state
+    if not any(t.to == spec.transitioning for t in run.record.transitions):
+        run.transition(field, summary.from_state or "", spec.transitioning, summary.start_time)
+    if summary.exit_reason == "Done" and not any(t.to == spec.done for t in run.record.transitions):
+        run.transition(field, spec.transitioning, spec.done, summary.end_time)
+    run.record.start_time = run.record.start_time or summary.start_time
+    run.record.chained_to = summary.chained_to or run.record.chained_to
+    phase: RunPhase = "Succeeded" if summary.phase == "Succeeded" else "Failed"
+    reason = cast(ExitReason, summary.exit_reason or "Done")
+    message = run.record.message or ""
+    if summary.chained_to and not message:
+        message = f"{reason.lower()}: {summary.chained_to}"
+    await _post_event(run, _resumed(run, target, summary, reason, message))
+    return await end_run(run, phase, reason, message, end=summary.end_time)
+
+
+def _resumed(
+    run: ProcessRun, target: Target, summary: RunSummary, reason: ExitReason, message: str
+) -> ending.Ending:
+    """The ending a run that finishes from its object's `lastRun` had, for its Event."""
+    at = _run(run, summary.end_time or now())
+    child = summary.chained_to or ""
+    spec = target.spec
+    if reason == "Done":
+        return ending.done(
+            at,
+            state_field=spec.state_field,
+            transitioning=spec.transitioning,
+            state=spec.done,
+            handler_writes={},
+        )
+    if reason == "Chained":
+        process = (run.obj.get("status") or {}).get("process") or "?"
+        return ending.chained(at, target=process, child=child, handler_writes={})
+    if reason == "OnError":
+        return ending.on_error(at, message=message, target=spec.on_error or "?", child=child)
+    return ending.exhausted(at, message=message)
+
+
+async def end_run(
+    run: ProcessRun,
+    phase: RunPhase,
+    reason: ExitReason,
+    message: str,
+    *,
+    end: datetime | None = None,
+) -> Result:
+    run.record.exit_reason = reason
+    run.record.end_time = end or now()
+    metrics = run.engine.metrics
+    metrics.runs_finished.labels(run.process_name, reason).inc()
+    run.log.log(
+        logging.INFO if phase == "Succeeded" else logging.WARNING,
+        "%s ended %s (%s)%s",
+        run.name,
+        phase,
+        reason,
+        f": {message}" if message else "",
+    )
+    if run.record.start_time is not None:
+        metrics.run_duration.labels(run.process_name).observe(
+            (run.record.end_time - run.record.start_time).total_seconds()
+        )
+    run.record.next_attempt_time = None
+    await run.write_record(phase=phase, message=message, force=True)
+    await _adopt(run)
+    return Result(Outcome.ENDED)
+
+
+async def _let_go_if_deleted(run: ProcessRun, target: Target) -> None:
+    """After the record (the object's runs go with it): killed in between, the object
+    controller lets go on restart, by the same rule."""
+    catalog = run.engine.catalog
+    status = run.obj.get("status") or {}
+    rule = deletion.decide(
+        status,
+        catalog.triggered(run.type_name, "delete"),
+        catalog.delete_process(run.type_name, status),
+        target.resource.spec.initial,
+    )
+    if rule.step is deletion.Step.GO:
+        await finalizers.release(run.engine.kube, target.kind, run.resource_name, target.namespace)
+
+
+async def _create_child(run: ProcessRun, process: str, trigger: str, data: dict[str, Any]) -> str:
+    name = run_name(run.resource_name, process, run.uid)
+    body = run_manifest(
+        name=name,
+        namespace=run.namespace,
+        process=process,
+        obj=run.obj,
+        trigger=trigger,
+        data=data,
+        parent=run.name,
+    )
+    await run.engine.kube.create(PROCESS_INSTANCES, body, run.namespace, exists_ok=True)
+    return name
+
+
+async def _adopt(run: ProcessRun) -> None:
+    """A run a user created gets the labels and owner the operator's own runs have."""
+    meta = run.pi["metadata"]
+    labels = meta.get("labels") or {}
+    if not run.obj or (labels.get(RESOURCE_LABEL) and meta.get("ownerReferences")):
+        return
+    await run.engine.kube.patch(
+        PROCESS_INSTANCES,
+        run.name,
+        {
+            "metadata": {
+                "labels": {TYPE_LABEL: run.type_name, RESOURCE_LABEL: run.resource_name},
+                "ownerReferences": [owner_reference(run.obj)],
+            }
+        },
+        namespace=run.namespace,
+        missing_ok=True,
+    )
+
+
+async def abandon(engine: Engine, pi: Mapping[str, Any]) -> None:
+    """Lets go of the object a deleted run held, saying where it is left and which
+    processes may start from there."""
+    name = pi["metadata"]["name"]
+    process = pi["spec"]["process"]
+    resource = engine.catalog.resources.get(process.partition(".")[0])
+    definition = engine.catalog.processes.get(process)
+    if resource is None:
+        return
+    kind = kind_of(resource)
+    namespace = pi["metadata"]["namespace"] if kind.namespaced else None
+    transitioning = definition.spec.transitioning if definition is not None else None
+    ways_out = sorted(
+        p.metadata.name or ""
+        for p in engine.catalog.processes_of(resource.metadata.name or "")
+        if transitioning in p.spec.start
+        and definition is not None
+        and p.spec.state_field == definition.spec.state_field
+    )
+    message = ending.deleted_message(name, transitioning, ways_out)
+    try:
+        await engine.kube.patch(
+            kind,
+            pi["spec"]["resource"]["name"],
+            writes_of.held_patch(name, writes_of.let_go(message)),
+            namespace=namespace,
+            subresource="status",
+            patch_type="json",
+            missing_ok=True,
+        )
+    except ApiError as error:
+        if error.status != 422:  # 422: no longer held by this run
+            logger.warning("could not release the object of deleted run %s: %s", name, error)

@@ -1,0 +1,43 @@
+"""The ProcessInstances the operator creates itself: labelled and owned by their object."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kattle.machine.names import owner_reference
+from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
+
+
+def run_manifest(
+    *,
+    name: str,
+    namespace: str,
+    process: str,
+    obj: Mapping[str, Any],
+    trigger: str,
+    data: Mapping[str, Any] | None = None,
+    parent: str | None = None,
+) -> dict[str, Any]:
+    """A ProcessInstance the operator creates: labelled and owned by its object."""
+    meta = obj["metadata"]
+    spec: dict[str, Any] = {
+        "process": process,
+        "resource": {"name": meta["name"], "uid": meta["uid"]},
+        "trigger": trigger,
+    }
+    if data:
+        spec["data"] = dict(data)
+    if parent:
+        spec["parent"] = parent
+    return {
+        "apiVersion": "kattle.dev/v1alpha1",
+        "kind": "ProcessInstance",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {TYPE_LABEL: process.partition(".")[0], RESOURCE_LABEL: meta["name"]},
+            "ownerReferences": [owner_reference(obj)],
+        },
+        "spec": spec,
+    }
