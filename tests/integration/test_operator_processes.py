@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.world import World, wait_for
 
@@ -357,3 +359,44 @@ def test_a_second_state_field_starts_in_its_initial_state(world: World) -> None:
     ]
     status = world.status("a")
     assert (status["state"], status["healthState"]) == ("requested", "healthy")
+
+
+def test_a_handler_says_which_processes_call_it_and_what_it_lacks(world: World) -> None:
+    """A registration that matches no process yet, or names a Secret nobody made, is
+    visible on its status (`kubectl get ph` READY) rather than found out by a failed run."""
+    world.define_type()
+    early = world.handler(
+        "early",
+        [f"{world.type}.go"],
+        "http://127.0.0.1:9/",
+        signingSecretRef={"namespace": world.namespace, "name": "not-made"},
+    )
+    status = world.wait_handler(early)
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "ReferenceUnavailable"), ready
+    assert ready["message"] == (
+        f"signing key: Secret {world.namespace}/not-made does not exist; "
+        f"no ProcessDefinition matches {world.type}.go: the handler is called once one does"
+    )
+    assert status["processes"] == []
+
+    plain = world.handler("plain", [f"{world.type}.go"], "http://127.0.0.1:9/")
+    ready = next(c for c in world.wait_handler(plain)["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "NoProcess"), ready
+
+    go = world.process("go", ["requested"], "going", "gone")
+
+    def attached() -> dict[str, Any] | None:
+        ph = world.custom.get_cluster_custom_object(
+            "kattle.dev", "v1alpha1", "processhandlers", plain
+        )
+        status = ph.get("status") or {}
+        return status if status.get("processes") == [go] else None
+
+    status = wait_for(f"{plain} attached to {go}", attached)
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "True",
+        "Attached",
+        "called by 1 process(es)",
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import uuid
 
 from kattle.sdk import HandlerApp, ProcessEvent, ProcessReply
@@ -12,7 +11,7 @@ from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
 from tests.support.operator import OperatorProcess
 from tests.support.sdk_server import serving
-from tests.support.world import World, event_table
+from tests.support.world import World, event_reasons, event_table, wait_for
 
 
 def _secret(kubectl: Kubectl, namespace: str, value: bytes) -> str:
@@ -66,9 +65,9 @@ def test_a_signed_request_is_verified_and_a_wrong_key_refused(
             retryLimit=0,
             signingSecretRef={"namespace": world.namespace, "name": wrong},
         )
+        world.wait_handler(handler)
         world.create("b")
         world.wait_state("b", "requested")
-        time.sleep(2)  # the operator sees the changed registration
         log = world.wait_run(world.run(go, "b"))
         assert log["phase"] == "Failed"
         assert "HTTP 401" in log["message"]
@@ -82,7 +81,10 @@ def test_a_signed_request_is_verified_and_a_wrong_key_refused(
             retryLimit=0,
             signingSecretRef={"namespace": world.namespace, "name": "missing"},
         )
-        time.sleep(2)
+        status = world.wait_handler(handler)
+        ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+        assert (ready["status"], ready["reason"]) == ("False", "ReferenceUnavailable"), ready
+        assert f"signing key: Secret {world.namespace}/missing does not exist" in ready["message"]
         world.create("c")
         world.wait_state("c", "requested")
         log = world.wait_run(world.run(go, "c"))
@@ -107,14 +109,14 @@ def test_a_bearer_token_from_a_secret_is_sent_and_a_wrong_one_refused(
     with serving(app) as url:
         for obj, token, phase in [("a", b"the token\n", "Succeeded"), ("b", b"a guess", "Failed")]:
             secret = _secret(kubectl, world.namespace, token)
-            world.handler(
+            handler = world.handler(
                 "token",
                 [go],
                 f"{url}/go",
                 retryLimit=0,
                 bearerTokenSecretRef={"namespace": world.namespace, "name": secret},
             )
-            time.sleep(2)  # the operator sees the changed registration
+            world.wait_handler(handler)
             world.create(obj)
             world.wait_state(obj, "requested")
             log = world.wait_run(world.run(go, obj))
@@ -159,13 +161,17 @@ def test_secrets_stay_out_of_runs_events_and_logs_even_when_a_handler_echoes_the
     first = world.wait_run(world.run(go, "a"))
     assert "answered HTTP 401: bad header: Bearer [redacted]" in first["message"]
 
-    world.handler("echo", [go], handler_server.url(loud), retryLimit=0, **refs)
-    time.sleep(2)  # the operator sees the changed registration
+    handler = world.handler("echo", [go], handler_server.url(loud), retryLimit=0, **refs)
+    world.wait_handler(handler)
     world.create("b")
     world.wait_state("b", "requested")
     second = world.wait_run(world.run(go, "b"))
     assert "signed with [redacted]" in second["message"]
-    time.sleep(2)  # Events are posted in the background
+    # Events are posted in the background: the handler's and the run's own.
+    wait_for(
+        "b's Debug and ProcessFailed Events",
+        lambda: {"Debug", "ProcessFailed"} <= event_reasons(kubectl, world, "b"),
+    )
 
     recorded = "\n".join(
         [

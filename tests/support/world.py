@@ -109,6 +109,18 @@ class World:
         self.handlers.append(full)
         return full
 
+    def wait_handler(self, name: str) -> dict[str, Any]:
+        """Waits until the operator has acted on the handler's current spec; its status."""
+
+        def observed() -> dict[str, Any] | None:
+            ph = self.custom.get_cluster_custom_object(GROUP, VERSION, "processhandlers", name)
+            status: dict[str, Any] = ph.get("status") or {}
+            seen = status.get("observedGeneration") == ph["metadata"]["generation"]
+            return status if seen else None
+
+        found: dict[str, Any] = wait_for(f"the operator to observe handler {name}", observed)
+        return found
+
     def wait_plan(self, process: str, count: int) -> None:
         """Waits until the operator has seen `count` handlers attached to `process`."""
 

@@ -150,6 +150,34 @@ def test_triggers_and_problems() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("selectors", "attached", "problem"),
+    [
+        (["instance.start"], ["instance.start"], None),
+        (["*.start"], ["instance.start", "volume.start"], None),
+        (["instance.start", "*.stop"], ["instance.start", "instance.stop"], None),
+        (["instance.purge"], [], "no ProcessDefinition matches instance.purge"),
+        (["*.purge", "disk.start"], [], "no ProcessDefinition matches *.purge, disk.start"),
+    ],
+)
+def test_what_a_handler_is_attached_to(
+    selectors: list[str], attached: list[str], problem: str | None
+) -> None:
+    catalog = _catalog(
+        _pd("instance.start", ["stopped"], "starting", "running"),
+        _pd("instance.stop", ["running"], "stopping", "stopped"),
+        _pd("volume.start", ["inactive"], "activating", "active"),
+        _ph("h", selectors),
+    )
+    assert catalog.attached_to("h") == attached
+    problems = catalog.handler_problems("h")
+    assert problems == (
+        [] if problem is None else [f"{problem}: the handler is called once one does"]
+    )
+    assert catalog.attached_to("missing") == []
+    assert catalog.handler_problems("missing") == ["no ProcessHandler named missing"]
+
+
 def test_on_error_must_start_where_a_failed_run_leaves_the_object() -> None:
     catalog = _catalog(
         _rd(),

@@ -137,6 +137,11 @@ class ProcessDefinition(KattleResource):
             PrinterColumn("Transitioning", ".spec.transitioning"),
             PrinterColumn("Done", ".spec.done"),
             PrinterColumn("Trigger", ".spec.trigger"),
+            PrinterColumn(
+                "Ready",
+                '.status.conditions[?(@.type=="Ready")].status',
+                description="Whether the process can run as defined.",
+            ),
             PrinterColumn("Field", ".spec.stateField", priority=1),
             PrinterColumn("On-Error", ".spec.onError", priority=1),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),

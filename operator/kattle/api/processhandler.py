@@ -244,6 +244,11 @@ class ProcessHandlerStatus(KattleModel):
     observed_generation: int | None = Field(
         default=None, description="The .metadata.generation last acted on."
     )
+    processes: list[str] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="The ProcessDefinitions this handler is attached to now, by name.",
+    )
     conditions: list[Condition] = conditions_field()
 
 
@@ -260,6 +265,11 @@ class ProcessHandler(KattleResource):
             PrinterColumn("Processes", ".spec.processes"),
             PrinterColumn("Phase", ".spec.phase"),
             PrinterColumn("Priority", ".spec.priority", type="integer"),
+            PrinterColumn(
+                "Ready",
+                '.status.conditions[?(@.type=="Ready")].status',
+                description="Attached to a process, with every Secret and ConfigMap it names.",
+            ),
             PrinterColumn("Failure-Policy", ".spec.failurePolicy", priority=1),
             PrinterColumn("Timeout", ".spec.timeoutSeconds", type="integer", priority=1),
             PrinterColumn("Url", ".spec.clientConfig.url", priority=1),

@@ -16,12 +16,13 @@ from typing import Any
 
 from kattle.api.generated import DEFINITION_LABEL, generated_crd
 from kattle.api.processdefinition import ProcessDefinition
-from kattle.api.processhandler import ProcessHandler
+from kattle.api.processhandler import ProcessHandler, ProcessHandlerSpec
 from kattle.api.resourcedefinition import DEFAULT_GROUP, ResourceDefinition
 from kattle.kube.client import CRDS, ApiError, Kind
 from kattle.kube.kinds import PROCESS_DEFINITIONS, PROCESS_HANDLERS, RESOURCE_DEFINITIONS
 from kattle.machine.conditions import set_condition, without_times
 from kattle.runner.run import Engine
+from kattle.webhooks.references import ObjectKind, ReferenceReader, ReferenceUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +198,54 @@ async def refresh_statuses(engine: Engine) -> None:
             if problems
             else f"{len(catalog.plan(name))} handler(s) attached",
         )
+    for handler in list(catalog.handlers.values()):
+        await _write_handler_status(engine, handler)
+
+
+async def _write_handler_status(engine: Engine, handler: ProcessHandler) -> None:
+    name = handler.metadata.name or ""
+    unattached = engine.catalog.handler_problems(name)
+    unreadable = await reference_problems(engine.webhooks.references, handler.spec)
+    if unreadable:
+        reason, message = "ReferenceUnavailable", "; ".join(unreadable + unattached)
+    elif unattached:
+        reason, message = "NoProcess", "; ".join(unattached)
+    else:
+        attached = engine.catalog.attached_to(name)
+        reason, message = "Attached", f"called by {len(attached)} process(es)"
+    await _write_status(
+        engine,
+        "ProcessHandler",
+        handler,
+        ready=reason == "Attached",
+        reason=reason,
+        message=message,
+    )
+
+
+async def reference_problems(references: ReferenceReader, spec: ProcessHandlerSpec) -> list[str]:
+    """What the handler names that cannot be read now: its calls would fail on it.
+
+    The reader caches what it read for a short while, so a refresh after every definition
+    event costs no API read per handler.
+    """
+    wanted: list[tuple[str, ObjectKind, str, str, str]] = []
+    for purpose, ref in (
+        ("signing key", spec.signing_secret_ref),
+        ("bearer token", spec.bearer_token_secret_ref),
+    ):
+        if ref is not None:
+            wanted.append((purpose, "Secret", ref.namespace, ref.name, ref.key))
+    ca = spec.client_config.ca_from
+    if ca is not None:
+        wanted.append(("CA certificates", ca.kind, ca.namespace, ca.name, ca.key))
+    problems = []
+    for purpose, kind, namespace, ref_name, key in wanted:
+        try:
+            await references.value(kind, namespace, ref_name, key)
+        except ReferenceUnavailableError as error:
+            problems.append(f"{purpose}: {error}")
+    return problems
 
 
 async def _write_status(
@@ -231,6 +280,8 @@ async def _write_status(
         status["crdName"] = crd_name
         status["states"] = catalog.states(name)
         status["processes"] = [p.metadata.name for p in catalog.processes_of(name)]
+    elif isinstance(definition, ProcessHandler):
+        status["processes"] = catalog.attached_to(name)
     elif isinstance(definition, ProcessDefinition):
         status["handlers"] = [
             {"name": s.handler, "phase": s.phase, "priority": s.priority}
@@ -250,7 +301,7 @@ async def _write_status(
         raise
     catalog.put(MODELS[kind_name].model_validate(updated))
     if not ready and not keep_conditions:
-        engine.events.post(updated, "Invalid", message, type="Warning", action="Validate")
+        engine.events.post(updated, reason, message, type="Warning", action="Validate")
 
 
 async def _announce_when_discoverable(

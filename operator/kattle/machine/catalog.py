@@ -121,6 +121,14 @@ class Catalog:
             for i, h in enumerate(attached)
         ]
 
+    def attached_to(self, handler: str) -> list[str]:
+        """The processes, by name, whose plans call `handler`."""
+        found = self.handlers.get(handler)
+        if found is None:
+            return []
+        selectors = found.spec.processes
+        return sorted(p for p in self.processes if any(selector_matches(s, p) for s in selectors))
+
     def states(self, resource_type: str) -> list[str]:
         resource = self.resources.get(resource_type)
         found = (
@@ -170,6 +178,19 @@ class Catalog:
                     f"{spec.resource_type}; only one runs on create"
                 )
         return problems
+
+    def handler_problems(self, name: str) -> list[str]:
+        """Why a handler is never called, in words for its status; empty if some process
+        calls it. (The Secrets and ConfigMaps it names are checked by the controller.)"""
+        handler = self.handlers.get(name)
+        if handler is None:
+            return [f"no ProcessHandler named {name}"]
+        if self.attached_to(name):
+            return []
+        return [
+            f"no ProcessDefinition matches {', '.join(handler.spec.processes)}: "
+            "the handler is called once one does"
+        ]
 
     def resource_problems(self, name: str) -> list[str]:
         """Problems of a resource type that stop its objects from being orchestrated."""
