@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
+import tomllib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import kopf
+import pytest
 from kopf._cogs.clients import watching
+from packaging.requirements import Requirement
 
-from kattle.wiring import watch_seam
+from kattle.wiring import kopf_version, watch_seam
 from kattle.wiring.no_diffbase import NoDiffBaseStorage
+from tests.support.paths import REPO
 
 
 def _event(name: str, **meta: Any) -> dict[str, Any]:
@@ -100,3 +105,60 @@ def test_the_diff_base_storage_keeps_and_writes_nothing() -> None:
     assert storage.fetch(body=body) is None
     storage.store(body=body, patch=patch, essence=kopf.BodyEssence({"spec": {"a": 1}}))
     assert not patch
+
+
+def test_fallback_events_are_counted_and_warned_once_only_while_the_seam_is_installed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    counted: list[str] = []
+    fallbacks = watch_seam.Fallbacks(counted.append)
+    watch_seam.install()  # no router: nothing is meant to bypass Kopf
+    fallbacks.saw("processinstances")
+    assert counted == []
+    assert watch_seam.install(lambda resource: None)
+    try:
+        with caplog.at_level(logging.WARNING, logger=watch_seam.__name__):
+            for kind in ("processinstances", "processinstances", "objects"):
+                fallbacks.saw(kind)
+        assert counted == ["processinstances", "processinstances", "objects"]
+        warned = [r.getMessage() for r in caplog.records]
+        assert len(warned) == 2, warned
+        assert "an event of processinstances reached Kopf's handler" in warned[0]
+    finally:
+        watch_seam.install()
+
+
+@pytest.mark.parametrize(
+    ("installed", "problem"),
+    [
+        ("1.45.2", None),
+        ("1.45.9", None),
+        ("1.45.10rc1", None),
+        ("1.45.1", "Kopf 1.45.1 is installed, but Kattle is tested with kopf>=1.45.2,<1.46.0"),
+        ("1.37.0", "Kopf 1.37.0 is installed"),
+        ("1.46", "Kopf 1.46 is installed"),
+        ("2.0.0", "Kopf 2.0.0 is installed"),
+        ("nightly", "Kopf nightly is installed"),
+        (None, "Kopf is not installed; Kattle needs kopf>=1.45.2,<1.46.0"),
+    ],
+)
+def test_the_operator_refuses_a_kopf_outside_the_tested_range(
+    installed: str | None, problem: str | None
+) -> None:
+    found = kopf_version.untested(installed)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert found.startswith(problem), found
+
+
+def test_the_tested_range_is_what_pyproject_asks_for_and_what_is_installed() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    (kopf_requirement,) = [r for r in map(Requirement, project["dependencies"]) if r.name == "kopf"]
+    low, high = (kopf_version.TESTED_FROM, kopf_version.TESTED_BELOW)
+    assert {str(s) for s in kopf_requirement.specifier} == {
+        f">={'.'.join(map(str, low))}",
+        f"<{high[0]}.{high[1]}",
+    }
+    assert kopf_version.untested(kopf_version.installed_kopf()) is None

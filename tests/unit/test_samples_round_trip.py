@@ -46,7 +46,7 @@ def test_sample_round_trips(doc: dict[str, Any]) -> None:
 
 
 def test_instance_lifecycle_is_cattles() -> None:
-    """DESIGN.md section 6, process by process."""
+    """Cattle's standard instance lifecycle, process by process."""
     processes = {
         d["metadata"]["name"]: ProcessDefinition.model_validate(d).spec
         for d in _documents()

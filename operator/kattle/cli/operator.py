@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
 from collections.abc import Callable
 
 import kopf
 
 from kattle.runner.slots import DEFAULT_ACTIVE_RUNS
 from kattle.wiring.app import OperatorOptions, run_operator
+from kattle.wiring.kopf_version import installed_kopf, untested
 
 LOG_FORMATS = {
     "text": kopf.LogFormat.PLAIN,
@@ -140,6 +142,10 @@ def parse_overrides(values: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    problem = untested(installed_kopf())
+    if problem is not None:
+        print(f"kattle operator: {problem}", file=sys.stderr)
+        return 2
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
     env = [v for v in os.environ.get("KATTLE_SERVICE_OVERRIDES", "").split(",") if v]

@@ -58,6 +58,13 @@ class Metrics:
             ["resource_type", "to"],
             registry=r,
         )
+        self.watch_fallback_events = Counter(
+            "kattle_watch_fallback_events",
+            "Watch events of runs or objects that went through Kopf's queues, past the "
+            "watch seam: non-zero means this Kopf release moved it (more CPU and memory).",
+            ["kind"],
+            registry=r,
+        )
         self._gauges(r)
 
     def _gauges(self, r: CollectorRegistry) -> None:

@@ -2,7 +2,7 @@
 the definitions, Events, metrics, the run slots, and what this operator saw end.
 
 Every collaborator is passed in; nothing is rewired after construction, so what a run can
-reach is plain from the constructor call in `wiring/runtime.py`.
+reach is plain from the constructor call in `wiring/app.py`.
 """
 
 from __future__ import annotations

@@ -67,6 +67,7 @@ class Runtime:
     objects: ObjectController
     health: HealthServer | None
     diagrams: DiagramKeeper
+    fallbacks: watch_seam.Fallbacks
 
 
 def configure(settings: kopf.OperatorSettings, options: OperatorOptions) -> None:
@@ -128,7 +129,8 @@ async def build_runtime(info: kopf.ConnectionInfo, options: OperatorOptions) -> 
     diagrams = DiagramKeeper(engine)
     diagrams.changed()
     objects = ObjectController(engine, runs_namespace=options.runs_namespace)
-    return Runtime(engine, Scheduler(engine), objects, health, diagrams)
+    fallbacks = watch_seam.Fallbacks(lambda kind: metrics.watch_fallback_events.labels(kind).inc())
+    return Runtime(engine, Scheduler(engine), objects, health, diagrams, fallbacks)
 
 
 async def close_runtime(current: Runtime) -> None:
@@ -215,10 +217,12 @@ def register_handlers(
 
     @kopf.on.event(GROUP, VERSION, "processinstances", registry=registry, id="runs")
     async def on_run(event: Mapping[str, Any], type: str | None, **_: Any) -> None:
+        runtime().fallbacks.saw("processinstances")
         run_event(type, event["object"])
 
     @kopf.on.event(category=GENERATED_CATEGORY, registry=registry, id="objects")
     async def on_object(event: Mapping[str, Any], type: str | None, **_: Any) -> None:
+        runtime().fallbacks.saw("objects")
         object_event(type, event["object"])
 
     def route(resource: Any) -> watch_seam.EventHandler | None:

@@ -95,6 +95,41 @@ def _takes(event: object) -> bool:
     )
 
 
+def installed() -> bool:
+    """Whether events of routed kinds are meant to arrive here, not through Kopf."""
+    return (
+        bool(_router)
+        and watching is not None
+        and bool(getattr(getattr(watching, "continuous_watch", None), _MARK, False))
+    )
+
+
+class Fallbacks:
+    """Counts events of routed kinds that reached Kopf's handlers despite the seam.
+
+    They still get handled (the Kopf handlers take them), but each one means a Kopf change
+    routes some watch around `continuous_watch`: the operator keeps working with Kopf's
+    per-event costs, so this says so once per kind and counts every such event.
+    """
+
+    def __init__(self, count: Callable[[str], None]) -> None:
+        self._count = count
+        self._warned: set[str] = set()
+
+    def saw(self, kind: str) -> None:
+        if not installed():
+            return
+        self._count(kind)
+        if kind not in self._warned:
+            self._warned.add(kind)
+            logger.warning(
+                "an event of %s reached Kopf's handler although the watch seam is installed: "
+                "this Kopf routes some watches around it (runs still work, at Kopf's "
+                "per-event cost); see kattle_watch_fallback_events_total",
+                kind,
+            )
+
+
 def install(router: Router | None = None) -> bool:
     """Wraps Kopf's watch once and routes kinds with `router`; False when this Kopf has no
     such seam (events then all go through Kopf)."""
