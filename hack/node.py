@@ -832,6 +832,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     down.add_argument("--keep", action="store_true", help="keep the state folder (logs)")
     commands.add_parser("check", help="say whether a node can run here (exit 1 if not)")
+    commands.add_parser("packages", help="the Debian packages a node needs, one a line")
     commands.add_parser("snapshot", help="print what a node may change on the host, as JSON")
     restart = commands.add_parser("restart-kubelet", help="stop and start the node's kubelet")
     restart.add_argument("target", help="its state folder or kubeconfig")
@@ -860,6 +861,9 @@ def _command(args: argparse.Namespace) -> int:
         reason = why_not_here()
         print(reason or "a node can run here")
         return 1 if reason else 0
+    if args.command == "packages":
+        print("\n".join(DEBIAN_PACKAGES))
+        return 0
     if args.command == "snapshot":
         print(json.dumps(host_snapshot(), indent=2))
         return 0

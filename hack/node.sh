@@ -5,10 +5,11 @@
 #   hack/node.sh deps                 # the Debian packages it needs (apt-get)
 #   hack/node.sh up [--dir DIR]       # builds what is missing; prints the kubeconfig last
 #   hack/node.sh down [DIR]           # stops it and undoes every change it made to the host
-#   hack/node.sh check | snapshot | restart-kubelet DIR
+#   hack/node.sh check | packages | snapshot | restart-kubelet DIR
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-packages=(containerd runc containernetworking-plugins iptables conntrack buildah debootstrap iproute2 util-linux)
+# One list, in node.py, which also names them when a node cannot run.
+mapfile -t packages < <(python3 "$here/node.py" packages)
 
 case ${1:-} in
   deps)
