@@ -49,8 +49,30 @@ def ask(
     ("status", "facts", "answers", "verdict", "waits_for", "asked"),
     [
         ({"state": "stopped"}, {}, {}, Verdict.ADMIT, None, []),
-        ({"state": "running"}, {}, {}, Verdict.CANCEL, None, []),
+        # Already in the done state (Cattle's ALREADY_DONE): succeeds, takes nothing.
+        ({"state": "running"}, {}, {}, Verdict.ALREADY_DONE, None, []),
+        ({"state": "error"}, {}, {}, Verdict.CANCEL, None, []),
         ({}, {}, {}, Verdict.CANCEL, None, []),  # a new object is in its initial state
+        # ... but not after this run took the object and lost it (that is LOST's case).
+        ({"state": "running"}, {"took_before": True}, {}, Verdict.CANCEL, None, []),
+        # Held by a run that started this one (related runs): waiting would never end.
+        (
+            {"state": "stopped", "activeRun": "grandparent"},
+            {"ancestors": ("grandparent", "parent")},
+            {},
+            Verdict.CYCLE,
+            "grandparent",
+            [],
+        ),
+        # Held by a run that did not start this one: wait as usual.
+        (
+            {"state": "stopped", "activeRun": "x"},
+            {"ancestors": ("parent",)},
+            {HOLDER: True},
+            Verdict.WAIT,
+            "x",
+            [HOLDER],
+        ),
         (None, {}, {}, Verdict.GONE, None, []),
         # Another run holds it: waiting only while that run is running (a stale lock is not).
         ({"state": "stopped", "activeRun": "x"}, {}, {HOLDER: True}, Verdict.WAIT, "x", [HOLDER]),
@@ -144,9 +166,9 @@ def test_admission(
 
 
 def test_a_cancel_says_why() -> None:
-    decision, _ = ask({"state": "running"}, {})
+    decision, _ = ask({"state": "error"}, {})
     assert (
-        decision.reason == "instance.start starts from stopped, creating, and the object is running"
+        decision.reason == "instance.start starts from stopped, creating, and the object is error"
     )
 
 

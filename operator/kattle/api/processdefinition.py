@@ -32,6 +32,39 @@ Trigger = Literal["create", "delete", "manual"]
 HandlerPhase = Literal["pre", "handler", "post"]
 
 
+class RelatedRuns(KattleModel):
+    """Runs of a process on every object of a relation, waited for (Cattle's instance.start
+    activating the instance's volumes and nics first)."""
+
+    relation: str = Field(
+        pattern=r"^[a-z][a-zA-Z0-9]*$",
+        max_length=NAME_MAX,
+        description="A relation of the process's resource type, e.g. `volumes`.",
+    )
+    process: ProcessName = Field(
+        description="The process to run on each related object, e.g. `volume.activate`."
+    )
+    when: Literal["before", "after"] = Field(
+        default="before",
+        description="`before` (the default) the process's handlers, or `after` them.",
+    )
+    max_concurrent: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="How many of these runs go at once (10 by default); the rest wait their turn.",
+    )
+    retry_limit: int = Field(
+        default=3,
+        ge=0,
+        le=1000,
+        description=(
+            "How many times the step is tried again when a related run fails (with Cattle's "
+            "backoff), before this process's run fails (or its onError takes over)."
+        ),
+    )
+
+
 class ProcessDefinitionSpec(KattleModel):
     """The states a process moves an object through, and what starts it."""
 
@@ -98,6 +131,18 @@ class ProcessDefinitionSpec(KattleModel):
             "default) runs it when a ProcessInstance asks for it, e.g. `kattle run`."
         ),
     )
+    related_runs: list[RelatedRuns] = Field(
+        default_factory=list,
+        max_length=16,
+        description=(
+            "Processes to run on related objects, before or after this process's handlers, "
+            "in this order; each step waits for all its runs, and one that fails fails the step."
+        ),
+    )
+
+    def related_steps(self, when: str) -> list[tuple[int, RelatedRuns]]:
+        """The relatedRuns entries that run `when`, with their index in the list."""
+        return [(i, r) for i, r in enumerate(self.related_runs) if r.when == when]
 
 
 class AttachedHandler(KattleModel):

@@ -39,11 +39,15 @@ ExitReason = Literal[
     "OnError",  # retries were exhausted and the onError process took over
     "ResourceGone",  # the object was deleted before the run ended
     "Invalid",  # the process cannot run as defined (unknown process or type, bad definition)
+    "AlreadyDone",  # the object was already in the done state: nothing to do (Cattle's)
+    "Cycle",  # a related run would wait for a run it was started by: refused, not deadlocked
 ]
-RunTrigger = Literal["manual", "create", "delete", "chain", "onError"]
+RunTrigger = Literal["manual", "create", "delete", "chain", "onError", "related"]
 CallOutcome = Literal["Succeeded", "Error", "Timeout", "RetryAfter", "Chained", "Ignored"]
 
 HISTORY_MAX = 256
+# Related runs nest at most this deep: deeper is a cycle no definition check caught.
+MAX_DEPTH = 16
 
 
 class ResourceReference(KattleModel):
@@ -61,6 +65,14 @@ class ResourceReference(KattleModel):
     )
 
 
+class Ancestor(KattleModel):
+    """A run that a related run was started by, directly or through others."""
+
+    run: str = Field(max_length=253, description="The ProcessInstance's name.")
+    process: ProcessName = Field(description="Its process.")
+    resource: str = Field(max_length=253, description="The object it runs on.")
+
+
 class ProcessInstanceSpec(KattleModel):
     """Which process to run on which object, with what input."""
 
@@ -75,13 +87,25 @@ class ProcessInstanceSpec(KattleModel):
         default="manual",
         description=(
             "What asked for the run: `manual` (a user), `create` or `delete` (the object's "
-            "lifecycle), `chain` or `onError` (another run)."
+            "lifecycle), `chain` or `onError` (another run handed its object over), `related` "
+            "(a run on a related object that waits for this one)."
         ),
     )
     parent: str | None = Field(
         default=None,
         max_length=253,
-        description="The ProcessInstance that chained this one or handed over to it.",
+        description=(
+            "The ProcessInstance that chained this one or handed over to it (`chain`, "
+            "`onError`), or that started it on a related object and waits for it (`related`)."
+        ),
+    )
+    ancestry: list[Ancestor] = Field(
+        default_factory=list,
+        max_length=MAX_DEPTH,
+        description=(
+            "For a `related` run: the runs it was started by, the first one first and its "
+            "parent last. A run on an object one of them holds would wait forever: it fails."
+        ),
     )
 
 
@@ -112,6 +136,20 @@ class HandlerCall(KattleModel):
     )
 
 
+class ChildRun(KattleModel):
+    """A run this run started on a related object, and how it ended."""
+
+    name: str = Field(max_length=253, description="The child ProcessInstance.")
+    process: ProcessName = Field(description="Its process.")
+    resource: str = Field(max_length=253, description="The related object it ran on.")
+    relation: str = Field(max_length=NAME_MAX, description="The relation it was found through.")
+    attempt: int = Field(ge=1, description="Which attempt of the step it belongs to.")
+    phase: RunPhase | None = Field(default=None, description="The child's phase when last seen.")
+    exit_reason: ExitReason | None = Field(default=None, description="Why the child ended.")
+    start_time: datetime | None = Field(default=None, description="When the child began.")
+    end_time: datetime | None = Field(default=None, description="When the child ended.")
+
+
 class ProcessInstanceStatus(KattleModel):
     """The run's progress and log (Cattle's process log)."""
 
@@ -135,6 +173,11 @@ class ProcessInstanceStatus(KattleModel):
     )
     chained_to: str | None = Field(
         default=None, description="The ProcessInstance this run chained or handed over to."
+    )
+    children: list[ChildRun] = Field(
+        default_factory=list,
+        max_length=HISTORY_MAX,
+        description="Runs this run started on related objects (relatedRuns, handler requests).",
     )
     transitions: list[Transition] = Field(
         default_factory=list,
@@ -164,6 +207,7 @@ class ProcessInstance(KattleResource):
             PrinterColumn("Exit", ".status.exitReason"),
             PrinterColumn("Attempts", ".status.attempts", type="integer", priority=1),
             PrinterColumn("Trigger", ".spec.trigger", priority=1),
+            PrinterColumn("Parent", ".spec.parent", priority=1),
             PrinterColumn("Message", ".status.message", priority=1),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
         ),

@@ -19,6 +19,7 @@ from kattle.api.common import (
     KattleModel,
     KattleResource,
     PrinterColumn,
+    ResourceTypeName,
     StateName,
     cel,
     conditions_field,
@@ -72,6 +73,53 @@ class ResourceNames(KattleModel):
             f"The operator adds `{CATEGORY}-resources` to every generated kind."
         ),
         json_schema_extra=string_set(),
+    )
+
+
+RelationName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-zA-Z0-9]*$",
+        max_length=NAME_MAX,
+        description="A relation's name: a lowercase letter, then letters and digits.",
+    ),
+]
+
+
+class Relation(KattleModel):
+    """Objects of another resource type that belong to or are named by this one.
+
+    Related objects are in the object's namespace (or cluster-scoped, for a cluster-scoped
+    type: both types must have the same scope). Processes run processes on them with
+    `relatedRuns`, and handlers may ask for runs on them.
+    """
+
+    model_config = validated_by(
+        cel(
+            "self.kind == 'reference' ? has(self.field) : !has(self.field)",
+            "field names the spec field that holds the related names: set it for kind "
+            "reference, and only for it",
+            field_path=".field",
+        ),
+    )
+
+    name: RelationName = Field(description="The relation's name, e.g. `volumes`.")
+    type: ResourceTypeName = Field(
+        description="The related objects' resource type (a ResourceDefinition's name)."
+    )
+    kind: Literal["children", "reference"] = Field(
+        default="children",
+        description=(
+            "`children` (the default): objects of `type` whose ownerReferences name this "
+            "object, the Kubernetes way. `reference`: the objects this object names in "
+            "`spec.<field>` (one name or a list of names)."
+        ),
+    )
+    field: str | None = Field(
+        default=None,
+        pattern=r"^[a-zA-Z][a-zA-Z0-9]*(\.[a-zA-Z][a-zA-Z0-9]*)*$",
+        max_length=253,
+        description="For kind reference: the path in `spec`, e.g. `volumes` or `network.nic`.",
     )
 
 
@@ -169,6 +217,18 @@ class ResourceDefinitionSpec(KattleModel):
         le=1000,
         description="How many ended ProcessInstances to keep per object; older ones are pruned.",
     )
+    relations: list[Relation] = Field(
+        default_factory=list,
+        max_length=32,
+        description=(
+            "Related objects by name, e.g. an instance's `volumes` (its children) or the "
+            "`network` it names: what `relatedRuns` and handlers' run requests act on."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+    def relation(self, name: str) -> Relation | None:
+        return next((r for r in self.relations if r.name == name), None)
 
     def initial(self, state_field: str) -> str | None:
         """The state an object is in while `state_field` is unset."""

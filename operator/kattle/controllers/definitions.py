@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kattle.api.generated import DEFINITION_LABEL, generated_crd
@@ -20,11 +20,14 @@ from kattle.api.processhandler import ProcessHandler, ProcessHandlerSpec
 from kattle.api.resourcedefinition import DEFAULT_GROUP, ResourceDefinition
 from kattle.kube.client import CRDS, ApiError, Kind
 from kattle.kube.kinds import PROCESS_DEFINITIONS, PROCESS_HANDLERS, RESOURCE_DEFINITIONS
+from kattle.machine.catalog import Catalog
 from kattle.machine.conditions import set_condition, without_times
 from kattle.runner.run import Engine
 from kattle.webhooks.references import ObjectKind, ReferenceReader, ReferenceUnavailableError
 
 logger = logging.getLogger(__name__)
+
+Condition = tuple[str, bool, str, str]  # type, status, reason, message
 
 ESTABLISH_TIMEOUT_SECONDS = 30.0
 DISCOVERED_ANNOTATION = "kattle.dev/discovered"
@@ -185,6 +188,7 @@ async def refresh_statuses(engine: Engine) -> None:
             definition,
             keep_conditions=True,
             crd_name=current.crd_name,
+            also=_relations_condition(catalog, definition),
         )
     for name, process in list(catalog.processes.items()):
         problems = catalog.process_problems(name)
@@ -200,6 +204,18 @@ async def refresh_statuses(engine: Engine) -> None:
         )
     for handler in list(catalog.handlers.values()):
         await _write_handler_status(engine, handler)
+
+
+def _relations_condition(catalog: Catalog, definition: ResourceDefinition) -> list[Condition]:
+    """`RelationsResolved`, for a type with relations: every related type is defined, with
+    the same scope. Its processes that follow a broken relation report it too."""
+    if not definition.spec.relations:
+        return []
+    problems = catalog.relation_problems(definition.metadata.name or "")
+    if problems:
+        return [("RelationsResolved", False, "UnknownType", "; ".join(problems))]
+    names = ", ".join(r.name for r in definition.spec.relations)
+    return [("RelationsResolved", True, "Resolved", f"relations {names} resolved")]
 
 
 async def _write_handler_status(engine: Engine, handler: ProcessHandler) -> None:
@@ -258,18 +274,20 @@ async def _write_status(
     message: str = "",
     crd_name: str | None = None,
     keep_conditions: bool = False,
+    also: Sequence[Condition] = (),
 ) -> None:
     catalog = engine.catalog
     name = definition.metadata.name or ""
     before = definition.status.to_wire() if definition.status else {}
+    setting = [] if keep_conditions else [("Ready", ready, reason, message)]
     conditions = before.get("conditions", [])
-    if not keep_conditions:
+    for type_, value, why, text in [*setting, *also]:
         conditions = set_condition(
             conditions,
-            type="Ready",
-            status=ready,
-            reason=reason,
-            message=message,
+            type=type_,
+            status=value,
+            reason=why,
+            message=text,
             generation=definition.metadata.generation,
         )
     status: dict[str, Any] = {

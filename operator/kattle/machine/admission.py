@@ -34,6 +34,12 @@ class Verdict(enum.Enum):
     # object's final write and the run's record), and only the record is left to write.
     FINISHED = "finished"
     NEED = "need"  # a fact is missing (`Decision.need`): read it and ask again
+    # Free and already in the process's done state (Cattle's ALREADY_DONE): the run
+    # succeeds without taking the object or calling a handler.
+    ALREADY_DONE = "already_done"
+    # Held by a run that started this one (through related runs) and waits for it: waiting
+    # would never end, so the run fails at once.
+    CYCLE = "cycle"
 
 
 class Fact(enum.Enum):
@@ -53,6 +59,7 @@ class Facts:
     status: Mapping[str, Any] | None
     took_before: bool = False  # the run's record holds its transition into `transitioning`
     parent: str | None = None  # the run that handed the object over (chain, onError)
+    ancestors: tuple[str, ...] = ()  # the runs that started this one (related runs)
     known: Mapping[Fact, bool] | None = None
 
     def knowing(self, fact: Fact, value: bool) -> Facts:
@@ -100,25 +107,12 @@ def decide(facts: Facts) -> Decision:
     last = status.get("lastRun")
     if holder != facts.run and isinstance(last, Mapping) and last.get("name") == facts.run:
         return Decision(Verdict.FINISHED, state, f"ended {last.get('exitReason')}")
-    if holder == facts.run and facts.parent:
-        # Handed the object, but the parent's record may not be final (the operator stopped
-        # in between): the parent goes first, so it finishes from the object's lastRun,
-        # which names it until this run ends.
-        running = _known(facts, Fact.PARENT_RUNNING)
-        if running is None:
-            return Decision(Verdict.NEED, state, need=Fact.PARENT_RUNNING)
-        if running:
-            return Decision(Verdict.WAIT, state, f"waiting for {facts.parent} to end", facts.parent)
-    if holder == facts.run:
-        if status.get("process") == facts.process and state == spec.transitioning:
-            return Decision(Verdict.RESUME, state, "already transitioning", handed_over=True)
-    elif holder:
-        running = _known(facts, Fact.HOLDER_RUNNING)
-        if running is None:
-            return Decision(Verdict.NEED, state, need=Fact.HOLDER_RUNNING)
-        if running:
-            return Decision(Verdict.WAIT, state, f"waiting for {holder} to end", holder)
+    held = _held(facts, status, state, holder)
+    if held is not None:
+        return held
     handed_over = holder == facts.run
+    if state not in spec.start and state == spec.done and not handed_over and not facts.took_before:
+        return Decision(Verdict.ALREADY_DONE, state, f"already {state}")
     if state not in spec.start:
         shown = state if state is not None else f"unset status.{spec.state_field}"
         reason = f"{facts.process} starts from {', '.join(spec.start)}, and the object is {shown}"
@@ -141,6 +135,38 @@ def decide(facts: Facts) -> Decision:
         if running:
             return Decision(Verdict.WAIT, state, f"waiting for {previous} to end", previous)
     return Decision(Verdict.ADMIT, state, f"{state} is a start state", handed_over=handed_over)
+
+
+def _held(
+    facts: Facts, status: Mapping[str, Any], state: str | None, holder: str | None
+) -> Decision | None:
+    """What the object's holder (activeRun) decides, if anything: resume, wait, refuse."""
+    if holder == facts.run and facts.parent:
+        # Handed the object, but the parent's record may not be final (the operator stopped
+        # in between): the parent goes first, so it finishes from the object's lastRun,
+        # which names it until this run ends.
+        running = _known(facts, Fact.PARENT_RUNNING)
+        if running is None:
+            return Decision(Verdict.NEED, state, need=Fact.PARENT_RUNNING)
+        if running:
+            return Decision(Verdict.WAIT, state, f"waiting for {facts.parent} to end", facts.parent)
+    if holder == facts.run:
+        if status.get("process") == facts.process and state == facts.spec.transitioning:
+            return Decision(Verdict.RESUME, state, "already transitioning", handed_over=True)
+    elif holder in facts.ancestors:
+        return Decision(
+            Verdict.CYCLE,
+            state,
+            f"the object is held by {holder}, which started this run and waits for it",
+            holder,
+        )
+    elif holder:
+        running = _known(facts, Fact.HOLDER_RUNNING)
+        if running is None:
+            return Decision(Verdict.NEED, state, need=Fact.HOLDER_RUNNING)
+        if running:
+            return Decision(Verdict.WAIT, state, f"waiting for {holder} to end", holder)
+    return None
 
 
 def _known(facts: Facts, fact: Fact) -> bool | None:

@@ -170,12 +170,79 @@ class Catalog:
                     f"transitioning state {spec.transitioning!r} is also {other.metadata.name}'s: "
                     "a transitioning state must tell which process runs"
                 )
+        problems.extend(self._related_runs_problems(name))
         if spec.trigger == "create":
             first = self.create_process(spec.resource_type)
             if first is not None and first.metadata.name != name:
                 problems.append(
                     f"{first.metadata.name} is already the create process of "
                     f"{spec.resource_type}; only one runs on create"
+                )
+        return problems
+
+    def _related_runs_problems(self, name: str) -> list[str]:
+        spec = self.processes[name].spec
+        resource = self.resources.get(spec.resource_type)
+        problems = []
+        for index, step in enumerate(spec.related_runs):
+            where = f"relatedRuns[{index}]"
+            relation = resource.spec.relation(step.relation) if resource else None
+            target = self.processes.get(step.process)
+            if resource is not None and relation is None:
+                problems.append(f"{where}: {spec.resource_type} has no relation {step.relation!r}")
+            if target is None:
+                problems.append(f"{where}: {step.process} has no ProcessDefinition")
+            elif relation is not None and target.spec.resource_type != relation.type:
+                problems.append(
+                    f"{where}: {step.process} is not a process of {relation.type}, the type "
+                    f"of relation {step.relation!r}"
+                )
+        cycle = self.related_cycle(name)
+        if cycle:
+            problems.append(
+                f"related runs form a cycle, {' -> '.join(cycle)}: a run would wait for itself"
+            )
+        return problems
+
+    def related_cycle(self, name: str) -> list[str]:
+        """A path of relatedRuns from `name` back to itself, or [] when there is none."""
+        path: list[str] = []
+        seen: set[str] = set()
+
+        def visit(process: str) -> bool:
+            for step in (
+                self.processes[process].spec.related_runs if process in self.processes else []
+            ):
+                path.append(step.process)
+                if step.process == name:
+                    return True
+                if step.process not in seen:
+                    seen.add(step.process)
+                    if visit(step.process):
+                        return True
+                path.pop()
+            return False
+
+        return [name, *path] if visit(name) else []
+
+    def relation_problems(self, name: str) -> list[str]:
+        """Why relations of a resource type cannot be followed, for its status."""
+        resource = self.resources.get(name)
+        if resource is None:
+            return [f"no ResourceDefinition named {name}"]
+        problems = []
+        for relation in resource.spec.relations:
+            other = self.resources.get(relation.type)
+            if other is None:
+                problems.append(
+                    f"relation {relation.name}: resource type {relation.type!r} has no "
+                    "ResourceDefinition"
+                )
+            elif other.spec.scope != resource.spec.scope:
+                problems.append(
+                    f"relation {relation.name}: {relation.type} is {other.spec.scope} and "
+                    f"{name} is {resource.spec.scope}; related objects share the object's "
+                    "scope (and namespace)"
                 )
         return problems
 

@@ -105,13 +105,31 @@ def on_error(run: Run, *, message: str, target: str, child: str) -> Ending:
     )
 
 
-def exhausted(run: Run, *, message: str) -> Ending:
+def exhausted(run: Run, *, message: str, reason: ExitReason = "RetriesExhausted") -> Ending:
+    """Failed for good while holding the object: it stays transitioning, with the error.
+    `Cycle` when a related run was refused as a cycle (retrying could not help)."""
     return Ending(
         "Failed",
-        "RetriesExhausted",
+        reason,
         message,
         Event("ProcessFailed", f"{run.process}: {message}", "Warning"),
-        status.with_last_run(status.let_go(message), summary(run, "Failed", "RetriesExhausted")),
+        status.with_last_run(status.let_go(message), summary(run, "Failed", reason)),
+    )
+
+
+def already_done(run: Run, *, state: str) -> Ending:
+    """Free and in the done state already: nothing is written to the object and no Event
+    is posted (a related run's parent lists it; the run's record says it)."""
+    return Ending("Succeeded", "AlreadyDone", f"already {state}", None)
+
+
+def cycle(run: Run, *, message: str) -> Ending:
+    """Held by a run that started this one: never taken, so nothing to let go of."""
+    return Ending(
+        "Failed",
+        "Cycle",
+        message,
+        Event("ProcessFailed", f"{run.process}: {message}", "Warning"),
     )
 
 

@@ -9,19 +9,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from kattle.api.processdefinition import ProcessDefinition
 from kattle.api.processinstance import CallOutcome, HandlerCall
 from kattle.api.webhook import ProcessEvent, ProcessReply, RunInfo
 from kattle.machine import outcome as outcomes
-from kattle.machine import status as writes_of
 from kattle.machine.catalog import Step
 from kattle.machine.merge import merge
 from kattle.machine.names import idempotency_key
-from kattle.runner import endings
+from kattle.runner import endings, related
 from kattle.runner.driving import Result, Target, now
+from kattle.runner.retries import retry_later, wait_for_retry_time
 from kattle.webhooks.client import HandlerCallError
 
 if TYPE_CHECKING:
@@ -48,9 +47,13 @@ class _ExhaustedError(Exception):
 
 
 async def run_handlers(run: ProcessRun, target: Target) -> Result:
-    await _wait_for_retry_time(run)
+    await wait_for_retry_time(run)
     data = run.data()
     handler_writes: dict[str, Any] = {}
+    failure = await related.run_steps(run, target, "before", data)
+    if failure is not None:
+        run.record.data = data
+        return await endings.fail(run, target, failure.message, reason=failure.reason)
     for step in run.engine.catalog.plan(run.process_name):
         try:
             reply = await _call_until_done(run, target, step, data)
@@ -64,6 +67,9 @@ async def run_handlers(run: ProcessRun, target: Target) -> Result:
         if reply.chain:
             return await endings.chain(run, target, reply.chain, data, handler_writes)
     run.record.data = data
+    after = await related.run_steps(run, target, "after", data)
+    if after is not None:
+        return await endings.fail(run, target, after.message, reason=after.reason)
     return await endings.done(run, target, handler_writes)
 
 
@@ -91,7 +97,7 @@ async def _call_until_done(
             return None
         if outcome.kind is outcomes.Kind.EXHAUSTED:
             raise _ExhaustedError(outcome.message)
-        await _retry_later(run, target, outcome)
+        await retry_later(run, target, outcome)
         attempt += 1
 
 
@@ -223,25 +229,3 @@ def _status_problem(run: ProcessRun, handler: str, writes: Mapping[str, Any]) ->
         f"handler {handler} may not write status.{', status.'.join(taken)}: a state field "
         f"of {run.type_name}'s processes"
     )
-
-
-async def _wait_for_retry_time(run: ProcessRun) -> None:
-    """After a restart, a run that was waiting out a backoff waits out the rest."""
-    if run.record.phase == "Retrying" and run.record.next_attempt_time:
-        remaining = (run.record.next_attempt_time - now()).total_seconds()
-        if remaining > 0:
-            async with run.engine.slots.lent():
-                await asyncio.sleep(remaining)
-
-
-async def _retry_later(run: ProcessRun, target: Target, outcome: outcomes.Outcome) -> None:
-    run.record.attempts += 1
-    run.record.next_attempt_time = now() + timedelta(seconds=outcome.delay)
-    if outcome.failed:
-        writes = writes_of.failing(outcome.message)
-        if not writes_of.is_noop(run.obj.get("status") or {}, writes):
-            await run.write_held(target, writes)
-    await run.write_record(phase="Retrying", message=outcome.message)
-    async with run.engine.slots.lent():
-        await asyncio.sleep(outcome.delay)
-    run.record.next_attempt_time = None

@@ -72,14 +72,26 @@ async def chain(
     return await _finish(run, target, decided)
 
 
-async def fail(run: ProcessRun, target: Target, message: str) -> Result:
+async def fail(
+    run: ProcessRun, target: Target, message: str, *, reason: ExitReason = "RetriesExhausted"
+) -> Result:
     on_error = target.spec.on_error
     if on_error and on_error in run.engine.catalog.processes:
         child = await _create_child(run, on_error, "onError", run.data())
         decided = ending.on_error(_run(run, now()), message=message, target=on_error, child=child)
     else:
-        decided = ending.exhausted(_run(run, now()), message=message)
+        decided = ending.exhausted(_run(run, now()), message=message, reason=reason)
     return await _finish(run, target, decided)
+
+
+async def already_done(run: ProcessRun, target: Target, decision: Decision) -> Result:
+    return await _finish(
+        run, target, ending.already_done(_run(run, now()), state=decision.state or "")
+    )
+
+
+async def cycle(run: ProcessRun, target: Target, decision: Decision) -> Result:
+    return await _finish(run, target, ending.cycle(_run(run, now()), message=decision.reason))
 
 
 async def cancel(run: ProcessRun, target: Target, decision: Decision) -> Result:

@@ -18,6 +18,7 @@ from kattle.observability.metrics import Metrics
 from kattle.runner.cache import ObjectCache
 from kattle.runner.history import History
 from kattle.runner.slots import DEFAULT_ACTIVE_RUNS, RunSlots
+from kattle.runner.watch import RunWatch
 from kattle.webhooks.client import WebhookClient
 
 ObjectKey = tuple[str, str, str]  # (namespace of the runs, resource type, object name)
@@ -71,6 +72,7 @@ class Engine:
     metrics: Metrics = field(default_factory=Metrics)
     slots: RunSlots = field(default_factory=lambda: RunSlots(DEFAULT_ACTIVE_RUNS))
     ended: EndedRuns = field(default_factory=EndedRuns)
+    watch: RunWatch = field(default_factory=RunWatch)
     refresher: CatalogRefresher | None = None
 
     async def refresh_catalog(self) -> None:

@@ -18,6 +18,8 @@ def run_manifest(
     trigger: str,
     data: Mapping[str, Any] | None = None,
     parent: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    ancestry: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """A ProcessInstance the operator creates: labelled and owned by its object."""
     meta = obj["metadata"]
@@ -30,13 +32,19 @@ def run_manifest(
         spec["data"] = dict(data)
     if parent:
         spec["parent"] = parent
+    if ancestry:
+        spec["ancestry"] = ancestry
     return {
         "apiVersion": "kattle.dev/v1alpha1",
         "kind": "ProcessInstance",
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": {TYPE_LABEL: process.partition(".")[0], RESOURCE_LABEL: meta["name"]},
+            "labels": {
+                TYPE_LABEL: process.partition(".")[0],
+                RESOURCE_LABEL: meta["name"],
+                **(labels or {}),
+            },
             "ownerReferences": [owner_reference(obj)],
         },
         "spec": spec,

@@ -87,6 +87,7 @@ class ProcessRun:
         self.trigger: str = spec.get("trigger", "manual")
         self.parent: str | None = spec.get("parent")
         self.input: dict[str, Any] = spec.get("data") or {}
+        self.ancestry: list[dict[str, str]] = spec.get("ancestry") or []
         self.record = ProcessInstanceStatus.model_validate(pi.get("status") or {})
         self._written = self.record.to_wire()
         self.obj: dict[str, Any] = {}
@@ -150,6 +151,10 @@ class ProcessRun:
             return Result(Outcome.WAITING, decision.waits_for)
         if verdict is Verdict.CANCEL:
             return await endings.cancel(self, target, decision)
+        if verdict is Verdict.ALREADY_DONE:
+            return await endings.already_done(self, target, decision)
+        if verdict is Verdict.CYCLE:
+            return await endings.cycle(self, target, decision)
         if verdict is Verdict.LOST:
             return await endings.end_run(self, "Canceled", "Canceled", decision.reason)
         if verdict is Verdict.ADMIT:
@@ -200,7 +205,10 @@ class ProcessRun:
             initial=target.resource.spec.initial(target.spec.state_field),
             status=status,
             took_before=self._took_before(target),
-            parent=self.parent,
+            # Only a run handed the object (chain, onError) waits for its parent's record:
+            # a related run's parent waits for it.
+            parent=self.parent if self.trigger in ("chain", "onError") else None,
+            ancestors=tuple(a["run"] for a in self.ancestry),
         )
         while (decision := decide(facts)).verdict is Verdict.NEED:
             assert decision.need is not None

@@ -76,6 +76,7 @@ class Scheduler:
         """A run exists or changed; unfinished runs are queued for their object."""
         key = object_key_of_run(pi)
         name = pi["metadata"]["name"]
+        self.engine.watch.saw(pi)
         if (pi.get("status") or {}).get("phase") in FINAL_PHASES:
             self.forget(pi)
             self._record_ended(key, pi)
@@ -100,6 +101,7 @@ class Scheduler:
         key = object_key_of_run(pi)
         name = pi["metadata"]["name"]
         if deleted:
+            self.engine.watch.saw(pi, deleted=True)
             self.history.forget(key, name)
             self.engine.ended.reported(key, name)
         queue = self._queues.get(key)
