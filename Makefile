@@ -10,7 +10,7 @@ LOCK := requirements/image.txt
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help venv setup lock graphviz binaries node-deps node images generate diagrams lint typecheck unit integration e2e test demo demo-cluster bench soak clean
+.PHONY: help venv setup lock graphviz binaries node-deps node images cluster-images generate diagrams lint typecheck unit integration e2e test demo demo-cluster bench soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,6 +55,12 @@ node: node-deps ## build the node's binaries (kubelet, kube-proxy, kube-schedule
 images: node ## build the images (the Dockerfile, the sample handlers, pause, CoreDNS) with buildah
 	@hack/images.sh ensure >/dev/null
 
+# Built before pytest starts (not in a fixture, under the tests' timeout): the first build
+# takes minutes. Skipped, with the reason, where no node can run.
+cluster-images: node-deps
+	@if reason=$$(python3 hack/node.py check); then $(MAKE) --no-print-directory images; \
+	  else echo "note: $$reason: the cluster tests (tests/cluster) will be skipped" >&2; fi
+
 generate: $(STAMP) ## regenerate crds/, docs/protocol/ and the chart's crds/ and samples
 	$(BIN)/kattle crds --write crds
 	$(BIN)/kattle schemas --write docs/protocol
@@ -84,10 +90,10 @@ unit: $(STAMP) ## unit tests only (no control plane)
 integration: setup ## integration tests against a local control plane
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
-e2e: setup ## end to end on a local node (root): helm install, pods, Services, DNS, faults
+e2e: setup cluster-images ## end to end on a local node (root): helm install, pods, Services, DNS, faults
 	$(BIN)/pytest tests/cluster $(PYTEST_ARGS)
 
-test: setup lint typecheck ## everything: lint, types, unit, integration and end-to-end tests
+test: setup cluster-images lint typecheck ## everything: lint, types, unit, integration and end-to-end tests
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: setup ## start a local control plane, install Kattle's API and the samples, show them

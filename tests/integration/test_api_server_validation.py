@@ -37,7 +37,16 @@ def test_every_sample_applies_strictly(kubectl: Kubectl) -> None:
 def test_printer_columns_show_the_state_machine(kubectl: Kubectl) -> None:
     kubectl.run("apply", "--server-side", "-f", str(SAMPLES / "instance.yaml"))
     table = kubectl.run("get", "pd", "instance.start").stdout.split("\n")
-    assert table[0].split() == ["NAME", "TYPE", "START", "TRANSITIONING", "DONE", "TRIGGER", "AGE"]
+    assert table[0].split() == [
+        "NAME",
+        "TYPE",
+        "START",
+        "TRANSITIONING",
+        "DONE",
+        "TRIGGER",
+        "READY",
+        "AGE",
+    ]
     assert table[1].split()[:6] == [
         "instance.start",
         "instance",

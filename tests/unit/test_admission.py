@@ -55,6 +55,10 @@ def ask(
         ({}, {}, {}, Verdict.CANCEL, None, []),  # a new object is in its initial state
         # ... but not after this run took the object and lost it (that is LOST's case).
         ({"state": "running"}, {"took_before": True}, {}, Verdict.CANCEL, None, []),
+        # Left in the process's transitioning state by a run that failed or was deleted:
+        # the next run of the process takes it again (Cattle resumes the process).
+        ({"state": "starting", "transitioning": "error"}, {}, {}, Verdict.ADMIT, None, []),
+        ({"state": "starting", "activeRun": "me"}, {}, {}, Verdict.CANCEL, None, []),
         # Held by a run that started this one (related runs): waiting would never end.
         (
             {"state": "stopped", "activeRun": "grandparent"},

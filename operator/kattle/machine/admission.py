@@ -113,7 +113,10 @@ def decide(facts: Facts) -> Decision:
     handed_over = holder == facts.run
     if state not in spec.start and state == spec.done and not handed_over and not facts.took_before:
         return Decision(Verdict.ALREADY_DONE, state, f"already {state}")
-    if state not in spec.start:
+    # An object left in this process's transitioning state (its run failed, or was deleted)
+    # is taken again by the next run of the process, as in Cattle: it resumes the process.
+    resumes = state == spec.transitioning and not handed_over
+    if state not in spec.start and not resumes:
         shown = state if state is not None else f"unset status.{spec.state_field}"
         reason = f"{facts.process} starts from {', '.join(spec.start)}, and the object is {shown}"
         return Decision(Verdict.CANCEL, state, reason, handed_over=handed_over)

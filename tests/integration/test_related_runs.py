@@ -1,0 +1,225 @@
+"""Runs on related objects, end to end: an instance's start activates its volumes (its
+children, by ownerReference) and its nic (named in its spec) first, waits for them, and fails
+when one fails; a run that would wait for its own ancestor is refused, not deadlocked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.handlers import HandlerServer, Reply
+from tests.support.world import World, wait_for
+
+
+@pytest.fixture
+def volumes(world: World) -> Iterator[World]:
+    """A second type in the same namespace: the instance's volumes."""
+    other = World(world.custom.api_client, world.namespace)
+    try:
+        yield other
+    finally:
+        other.cleanup()
+
+
+def _owned(parent: dict[str, Any]) -> dict[str, Any]:
+    meta = parent["metadata"]
+    return {
+        "apiVersion": parent["apiVersion"],
+        "kind": parent["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+    }
+
+
+def _child(volumes: World, name: str, parent: dict[str, Any]) -> None:
+    volumes.custom.create_namespaced_custom_object(
+        "test.kattle.dev",
+        "v1",
+        volumes.namespace,
+        volumes.plural,
+        {
+            "apiVersion": "test.kattle.dev/v1",
+            "kind": volumes.kind,
+            "metadata": {"name": name, "ownerReferences": [_owned(parent)]},
+            "spec": {},
+        },
+    )
+
+
+def _lifecycle(
+    world: World, volumes: World, handler_server: HandlerServer, **step: Any
+) -> tuple[str, str, str]:
+    """instance.start activates the instance's volumes and its nic (a volume too, named in
+    spec.nic), then calls the instance's handler."""
+    volumes.define_type(initial="inactive")
+    activate = volumes.process("activate", ["inactive"], "activating", "active")
+    world.define_type(
+        initial="stopped",
+        relations=[
+            {"name": "volumes", "type": volumes.type},
+            {"name": "nic", "type": volumes.type, "kind": "reference", "field": "nic"},
+        ],
+    )
+    start = world.process(
+        "start",
+        ["stopped"],
+        "starting",
+        "running",
+        relatedRuns=[
+            {"relation": "volumes", "process": activate, **step},
+            {"relation": "nic", "process": activate, **step},
+        ],
+    )
+    volumes.handler("disk", [activate], handler_server.url(f"/{volumes.type}"), retryLimit=0)
+    world.handler("vm", [start], handler_server.url(f"/{world.type}"), retryLimit=0)
+    world.wait_plan(start, 1)
+    volumes.wait_plan(activate, 1)
+    return start, activate, f"/{volumes.type}"
+
+
+def test_a_start_activates_its_volumes_and_nic_first_and_lists_them(
+    world: World, volumes: World, handler_server: HandlerServer
+) -> None:
+    start, activate, _ = _lifecycle(world, volumes, handler_server)
+    web = world.create("web", {"nic": "eth0"})
+    for name in ("disk-a", "disk-b"):
+        _child(volumes, name, web)
+    volumes.create("eth0")
+    volumes.create("stray")  # not related: never run
+    volumes.wait_state("eth0", "inactive")
+    # Already active: its run ends AlreadyDone, and counts as done.
+    volumes.custom.patch_namespaced_custom_object_status(
+        "test.kattle.dev",
+        "v1",
+        volumes.namespace,
+        volumes.plural,
+        "disk-b",
+        {"status": {"state": "active"}},
+    )
+    world.wait_state("web", "stopped")
+
+    log = world.wait_run(world.run(start, "web"))
+    assert (log["phase"], log["exitReason"]) == ("Succeeded", "Done"), log
+    children = {c["resource"]: c for c in log["children"]}
+    assert set(children) == {"disk-a", "disk-b", "eth0"}, log["children"]
+    assert {c["resource"]: c["exitReason"] for c in log["children"]} == {
+        "disk-a": "Done",
+        "disk-b": "AlreadyDone",
+        "eth0": "Done",
+    }
+    assert {c["relation"] for c in log["children"]} == {"volumes", "nic"}
+    for name in ("disk-a", "disk-b", "eth0"):
+        assert volumes.status(name)["state"] == "active"
+    assert volumes.status("stray").get("state", "inactive") == "inactive"
+    # The instance's handler was called after every related run had ended.
+    called = log["handlerCalls"][0]["start"]
+    assert all(c["endTime"] <= called for c in log["children"]), (called, log["children"])
+    child = volumes.pi(children["disk-a"]["name"])["spec"]
+    assert child["trigger"] == "related"
+    assert child["parent"] == log_name(world, start, "web")
+    assert child["ancestry"] == [{"run": child["parent"], "process": start, "resource": "web"}]
+    assert activate == child["process"]
+
+
+def log_name(world: World, process: str, obj: str) -> str:
+    (run,) = [r for r in world.runs(obj) if r["spec"]["process"] == process]
+    return str(run["metadata"]["name"])
+
+
+def test_a_failing_volume_fails_the_step_which_is_retried_then_fails_the_start(
+    world: World, volumes: World, handler_server: HandlerServer
+) -> None:
+    start, _, disk_path = _lifecycle(world, volumes, handler_server, retryLimit=1)
+    handler_server.script(disk_path, Reply({"error": "disk full"}), Reply({"error": "disk full"}))
+    web = world.create("web")
+    _child(volumes, "disk-a", web)
+    volumes.wait_state("disk-a", "inactive")
+    world.wait_state("web", "stopped")
+    log = world.wait_run(world.run(start, "web"), timeout=60)
+    assert (log["phase"], log["exitReason"]) == ("Failed", "RetriesExhausted"), log
+    assert "disk full" in log["message"]
+    assert "relatedRuns[0]" in log["message"]
+    # Two attempts, two runs on the volume: the step was retried with new runs.
+    assert [c["attempt"] for c in log["children"]] == [1, 2]
+    assert [c["exitReason"] for c in log["children"]] == ["RetriesExhausted", "RetriesExhausted"]
+    status = world.status("web")
+    assert (status["state"], status["transitioning"]) == ("starting", "error")
+    assert not handler_server.calls(f"/{world.type}"), "the instance handler ran after a failure"
+
+    # Fixed: the same process, from where the failure left the object, now succeeds.
+    handler_server.script(disk_path, Reply({}))
+    again = world.wait_run(world.run(start, "web"), timeout=60)
+    assert (again["phase"], again["exitReason"]) == ("Succeeded", "Done"), again
+    assert volumes.status("disk-a")["state"] == "active"
+
+
+def test_a_related_run_on_an_object_its_ancestor_holds_is_refused_naming_the_chain(
+    world: World, handler_server: HandlerServer
+) -> None:
+    world.define_type(
+        initial="idle",
+        relations=[{"name": "peer", "type": world.type, "kind": "reference", "field": "peer"}],
+    )
+    check = world.process("check", ["idle"], "checking", "checked")
+    link = world.process(
+        "link", ["idle"], "linking", "linked", relatedRuns=[{"relation": "peer", "process": check}]
+    )
+    world.create("a", {"peer": "b"})
+    world.create("b")
+    world.create("loop", {"peer": "loop"})
+    world.wait_state("loop", "idle")
+    world.wait_state("b", "idle")
+
+    fine = world.wait_run(world.run(link, "a"))
+    assert (fine["phase"], fine["exitReason"]) == ("Succeeded", "Done"), fine
+    assert world.status("b")["state"] == "checked"
+
+    refused = world.wait_run(world.run(link, "loop"), timeout=15)
+    assert (refused["phase"], refused["exitReason"]) == ("Failed", "Cycle"), refused
+    run = log_name(world, link, "loop")
+    assert refused["message"] == (
+        f"relatedRuns[0] ({check} on peer): {link} on loop ({run}) -> {check} on loop: loop is "
+        f"held by {run}, which waits for this run; refused rather than deadlocked"
+    )
+    assert refused["children"] == []
+    status = world.status("loop")
+    assert (status["state"], status["transitioning"]) == ("linking", "error")
+
+
+def test_a_declared_cycle_and_an_unknown_relation_type_are_reported(world: World) -> None:
+    world.define_type(relations=[{"name": "ghosts", "type": "no-such-type"}])
+    again = world.process(
+        "again",
+        ["requested"],
+        "againing",
+        "done",
+        relatedRuns=[{"relation": "selves", "process": f"{world.type}.again"}],
+    )
+
+    def conditions(plural: str, name: str) -> dict[str, dict[str, Any]]:
+        body = world.custom.get_cluster_custom_object("kattle.dev", "v1alpha1", plural, name)
+        return {c["type"]: c for c in (body.get("status") or {}).get("conditions") or []}
+
+    related = wait_for(
+        "RelationsResolved=False",
+        lambda: (
+            (c := conditions("resourcedefinitions", world.type).get("RelationsResolved"))
+            and c["status"] == "False"
+            and c
+        ),
+    )
+    assert related["message"] == (
+        "relation ghosts: resource type 'no-such-type' has no ResourceDefinition"
+    )
+    ready = wait_for(
+        "the process's Ready=False",
+        lambda: (
+            (c := conditions("processdefinitions", again).get("Ready"))
+            and c["status"] == "False"
+            and c
+        ),
+    )
+    assert f"{world.type} has no relation 'selves'" in ready["message"]
+    assert f"related runs form a cycle, {again} -> {again}" in ready["message"]
