@@ -279,12 +279,13 @@ async def abandon(engine: Engine, pi: Mapping[str, Any]) -> None:
     kind = kind_of(resource)
     namespace = pi["metadata"]["namespace"] if kind.namespaced else None
     transitioning = definition.spec.transitioning if definition is not None else None
+    # The process itself resumes from its transitioning state; others start from there.
     ways_out = sorted(
         p.metadata.name or ""
         for p in engine.catalog.processes_of(resource.metadata.name or "")
-        if transitioning in p.spec.start
-        and definition is not None
+        if definition is not None
         and p.spec.state_field == definition.spec.state_field
+        and (transitioning in p.spec.start or p.metadata.name == process)
     )
     message = ending.deleted_message(name, transitioning, ways_out)
     try:
