@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from kattle.sdk import HandlerApp, ProcessEvent, ProcessReply, RunRequest
 from tests.support.handlers import HandlerServer, Reply
+from tests.support.sdk_server import serving
 from tests.support.world import World, wait_for
 
 
@@ -223,3 +225,56 @@ def test_a_declared_cycle_and_an_unknown_relation_type_are_reported(world: World
     )
     assert f"{world.type} has no relation 'selves'" in ready["message"]
     assert f"related runs form a cycle, {again} -> {again}" in ready["message"]
+
+
+def test_a_handler_asks_for_runs_on_related_objects_and_sees_their_outcome(
+    world: World, volumes: World
+) -> None:
+    """Through the SDK: the instance's handler asks for its volume's activation, the next
+    handler sees the outcome in the process data; asked again by a repeated call (same
+    step, same attempt) the run is found, not started twice."""
+    volumes.define_type(initial="inactive")
+    activate = volumes.process("activate", ["inactive"], "activating", "active")
+    world.define_type(initial="stopped", relations=[{"name": "disks", "type": volumes.type}])
+    start = world.process("start", ["stopped"], "starting", "running")
+    app = HandlerApp()
+    seen: list[dict[str, Any]] = []
+
+    @app.on(activate)
+    async def attach(event: ProcessEvent) -> ProcessReply:
+        return ProcessReply(data={"device": f"/dev/{event.resource['metadata']['name']}"})
+
+    @app.on(start)
+    async def ask(event: ProcessEvent) -> ProcessReply:
+        if event.handler.endswith("-check"):
+            seen.append(event.data)
+            return ProcessReply()
+        wanted = [
+            RunRequest(process=activate, resource=n, data={"by": "ask"}) for n in ("d1", "d2")
+        ]
+        return ProcessReply(runs=wanted)
+
+    with serving(app) as url:
+        volumes.handler("attach", [activate], f"{url}/attach", retryLimit=0)
+        world.handler("ask", [start], f"{url}/ask", retryLimit=0, priority=1)
+        world.handler("check", [start], f"{url}/ask", retryLimit=0, priority=2)
+        world.wait_plan(start, 2)
+        volumes.wait_plan(activate, 1)
+        world.create("web")
+        volumes.create("d1")
+        volumes.create("d2")
+        volumes.wait_state("d2", "inactive")
+        world.wait_state("web", "stopped")
+        log = world.wait_run(world.run(start, "web"))
+    assert (log["phase"], log["exitReason"]) == ("Succeeded", "Done"), log
+    assert {c["resource"]: c["exitReason"] for c in log["children"]} == {"d1": "Done", "d2": "Done"}
+    (data,) = seen
+    outcomes = {o["resource"]: o for o in data["runs"].values()}
+    assert outcomes["d1"]["phase"] == "Succeeded"
+    assert outcomes["d2"]["data"] == {"by": "ask", "device": "/dev/d2"}
+    child = volumes.pi(log["children"][0]["name"])
+    assert child["spec"]["data"] == {"by": "ask"}
+    assert child["spec"]["trigger"] == "related"
+    for name in ("d1", "d2"):
+        assert volumes.status(name)["state"] == "active"
+        assert len(volumes.runs(name)) == 1, "a requested run was started twice"

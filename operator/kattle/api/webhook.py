@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from kattle.api.common import API_VERSION, KattleModel
+from kattle.api.common import API_VERSION, PROCESS_PATTERN, KattleModel
 from kattle.api.generated import ResourceStatus
 from kattle.api.processdefinition import HandlerPhase
 
@@ -29,7 +29,7 @@ class RunInfo(KattleModel):
     namespace: str = Field(description="The ProcessInstance's namespace.")
     uid: str = Field(description="The ProcessInstance's uid.")
     trigger: str = Field(
-        description="What asked for the run: manual, create, delete, chain, onError."
+        description="What asked for the run: manual, create, delete, chain, onError, related."
     )
 
 
@@ -70,6 +70,23 @@ class EventRequest(KattleModel):
     message: str = Field(max_length=1024, description="What happened, for humans.")
 
 
+class RunRequest(KattleModel):
+    """A run the handler asks for on a related object, waited for before the next handler."""
+
+    process: str = Field(
+        pattern=PROCESS_PATTERN,
+        max_length=127,
+        description=(
+            "The process to run, e.g. `volume.activate`: a process of a type the run's own "
+            "type has a relation to."
+        ),
+    )
+    resource: str = Field(
+        min_length=1, max_length=253, description="The object's name, in the run's namespace."
+    )
+    data: dict[str, Any] = Field(default_factory=dict, description="Input data for that run.")
+
+
 class ProcessReply(KattleModel):
     """A handler's answer. An empty object `{}` means: done, nothing to add."""
 
@@ -99,6 +116,15 @@ class ProcessReply(KattleModel):
     )
     events: list[EventRequest] = Field(
         default_factory=list, max_length=10, description="Events to post on the object."
+    )
+    runs: list[RunRequest] = Field(
+        default_factory=list,
+        max_length=100,
+        description=(
+            "Runs on related objects to start and wait for before the next handler is called. "
+            "Each outcome is merged into the process data under `runs.<run name>` (process, "
+            "resource, phase, exitReason, message, data); one that fails fails this step."
+        ),
     )
 
     @field_validator("status")

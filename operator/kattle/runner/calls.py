@@ -166,7 +166,7 @@ async def _call(
             metrics.handler_errors.labels(step.handler, "error_reply").inc()
         _post_requested(run, step.handler, reply)
         if error is None:
-            error = _reply_problem(run, target.definition, step.handler, reply)
+            error = await _act_on_reply(run, target, step, attempt, reply)
     result = outcomes.CallResult(
         step.handler,
         attempt,
@@ -201,6 +201,21 @@ def _post_requested(run: ProcessRun, handler: str, reply: ProcessReply) -> None:
             type=request.type,
             requested=True,
         )
+
+
+async def _act_on_reply(
+    run: ProcessRun, target: Target, step: Step, attempt: int, reply: ProcessReply
+) -> str | None:
+    """Checks what a successful reply asks for and runs the related runs it requests
+    (their outcomes go into the reply's data); why the step failed, if it did."""
+    problem = _reply_problem(run, target.definition, step.handler, reply)
+    if problem is not None or not reply.runs:
+        return problem
+    outcomes_by_run, failure = await related.run_requested(
+        run, target, step.index, attempt, step.handler, reply.runs
+    )
+    reply.data = merge(reply.data or {}, {"runs": outcomes_by_run})
+    return failure
 
 
 def _reply_problem(

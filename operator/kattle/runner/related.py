@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kattle.api.processdefinition import RelatedRuns
 from kattle.api.processinstance import ChildRun, ExitReason
 from kattle.api.resourcedefinition import Relation
+from kattle.api.webhook import RunRequest
 from kattle.kube.kinds import PROCESS_INSTANCES, kind_of
 from kattle.machine import outcome as outcomes
 from kattle.machine import related as decide
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 # Runs are read again this often while a step waits, in case an event was missed.
 RECHECK_SECONDS = 5.0
+# How many runs a handler's request starts at once.
+REQUESTED_MAX_CONCURRENT = 10
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,49 @@ async def _run_step(
         attempt += 1
 
 
+@dataclass(frozen=True)
+class _Wanted:
+    """One run a step wants: its name, its process, and the object it runs on."""
+
+    name: str
+    process: str
+    obj: Mapping[str, Any]
+    relation: str
+    data: Mapping[str, Any]
+
+    @property
+    def resource(self) -> str:
+        return str(self.obj["metadata"]["name"])
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One attempt of one step: the label its runs carry, and how many may go at once."""
+
+    key: str  # e.g. `before-0`, `call-2`
+    attempt: int
+    max_concurrent: int
+
+    def label(self, run: ProcessRun) -> str:
+        return decide.step_id(run.uid, self.key)
+
+
+def ancestry_of(run: ProcessRun) -> list[dict[str, str]]:
+    """The chain of runs a run started by `run` belongs to: `run`'s own, then `run`."""
+    me = {"run": run.name, "process": run.process_name, "resource": run.resource_name}
+    return [*run.ancestry, me]
+
+
+def refused(run: ProcessRun, wanted: list[_Wanted]) -> str | None:
+    """The first wanted run that would wait for one of its ancestors, as a message."""
+    links = [decide.Link(a["run"], a["process"], a["resource"]) for a in ancestry_of(run)]
+    for child in wanted:
+        message = decide.cycle(links, child.process, child.resource)
+        if message is not None:
+            return message
+    return None
+
+
 async def _attempt(
     run: ProcessRun, target: Target, step: _Step, data: dict[str, Any], attempt: int
 ) -> decide.StepVerdict:
@@ -102,40 +148,50 @@ async def _attempt(
     found = await _related_objects(run, target, step.relation)
     if isinstance(found, str):
         return decide.StepVerdict(decide.StepState.FAILED, found)
-    ancestry = [
-        *run.ancestry,
-        {"run": run.name, "process": run.process_name, "resource": run.resource_name},
-    ]
-    links = [decide.Link(a["run"], a["process"], a["resource"]) for a in ancestry]
-    for obj in found:
-        refused = decide.cycle(links, step.spec.process, obj["metadata"]["name"])
-        if refused is not None:
-            return decide.StepVerdict(decide.StepState.CYCLE, refused)
-    wanted = {
-        decide.child_name(o["metadata"]["name"], step.spec.process, run.uid, step.key, attempt): o
+    wanted = [
+        _Wanted(
+            decide.child_name(o["metadata"]["name"], step.spec.process, run.uid, step.key, attempt),
+            step.spec.process,
+            o,
+            step.relation.name,
+            data,
+        )
         for o in found
-    }
-    for name, obj in wanted.items():
-        _note_child(run, step, attempt, name, obj["metadata"]["name"], {})
-    label = decide.step_id(run.uid, step.key)
+    ]
+    cycle = refused(run, wanted)
+    if cycle is not None:
+        return decide.StepVerdict(decide.StepState.CYCLE, cycle)
+    batch = _Batch(step.key, attempt, step.spec.max_concurrent)
+    statuses = await run_batch(run, batch, wanted, step.where)
+    return decide.step_verdict(statuses, [w.name for w in wanted])
+
+
+async def run_batch(
+    run: ProcessRun, batch: _Batch, wanted: list[_Wanted], where: str
+) -> dict[str, Mapping[str, Any]]:
+    """Creates the wanted runs (at most `max_concurrent` unfinished at once) and waits for
+    them all; their final statuses. The parent's record lists them as they go."""
+    by_name = {w.name: w for w in wanted}
+    order = list(by_name)
+    for child in wanted:
+        _note_child(run, child, batch.attempt, {})
     with run.engine.watch.watching() as watcher:
-        watcher.add(wanted)
-        statuses = await _statuses(run, label, attempt)
+        watcher.add(order)
+        statuses = await _statuses(run, batch.label(run), batch.attempt)
         while True:
-            for name in decide.to_start(list(wanted), statuses, step.spec.max_concurrent):
-                body = _manifest(run, step, attempt, name, wanted[name], data, ancestry)
+            for name in decide.to_start(order, statuses, batch.max_concurrent):
+                body = _manifest(run, batch, by_name[name])
                 await run.engine.kube.create(PROCESS_INSTANCES, body, run.namespace, exists_ok=True)
                 statuses[name] = {}
             for name, status in statuses.items():
-                if name in wanted:
-                    _note_child(run, step, attempt, name, wanted[name]["metadata"]["name"], status)
-            verdict = decide.step_verdict(statuses, list(wanted))
-            if verdict.state is not decide.StepState.RUNNING:
-                return verdict
+                if name in by_name:
+                    _note_child(run, by_name[name], batch.attempt, status)
+            if decide.step_verdict(statuses, order).state is not decide.StepState.RUNNING:
+                return statuses
             await run.write_record(
-                phase="Running", message=f"{step.where}: waiting for {len(wanted)} related run(s)"
+                phase="Running", message=f"{where}: waiting for {len(order)} related run(s)"
             )
-            statuses = await _wait(run, watcher, label, attempt, statuses)
+            statuses = await _wait(run, watcher, batch.label(run), batch.attempt, statuses)
 
 
 async def _wait(
@@ -197,41 +253,97 @@ async def _related_objects(
     return found
 
 
-def _manifest(
+async def run_requested(
     run: ProcessRun,
-    step: _Step,
+    target: Target,
+    step: int,
     attempt: int,
-    name: str,
-    obj: Mapping[str, Any],
-    data: dict[str, Any],
-    ancestry: list[dict[str, str]],
-) -> dict[str, Any]:
+    handler: str,
+    requests: list[RunRequest],
+) -> tuple[dict[str, Any], str | None]:
+    """Runs what a handler's reply asked for and waits for it: the outcomes, by run name,
+    for the process data, and why the step failed (None when every run succeeded). The
+    runs are named from this run, the step and the attempt: a repeated call (after a crash)
+    finds the runs it asked for before; a retried attempt asks anew."""
+    wanted: list[_Wanted] = []
+    for request in requests:
+        found = await _requested_object(run, target, request)
+        if isinstance(found, str):
+            return (
+                {},
+                f"handler {handler} asked for {request.process} on {request.resource}: {found}",
+            )
+        relation, obj = found
+        name = decide.child_name(
+            request.resource, request.process, run.uid, f"call-{step}", attempt
+        )
+        wanted.append(_Wanted(name, request.process, obj, relation, request.data))
+    cycle = refused(run, wanted)
+    if cycle is not None:
+        return {}, f"handler {handler} asked for a run that would never end: {cycle}"
+    batch = _Batch(f"call-{step}", attempt, REQUESTED_MAX_CONCURRENT)
+    statuses = await run_batch(run, batch, wanted, f"handler {handler}")
+    outcomes = {w.name: _outcome(w, statuses.get(w.name) or {}) for w in wanted}
+    verdict = decide.step_verdict(statuses, [w.name for w in wanted])
+    failed = verdict.state is not decide.StepState.SUCCEEDED
+    return outcomes, f"handler {handler}'s runs: {verdict.message}" if failed else None
+
+
+def _outcome(child: _Wanted, status: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "process": child.process,
+        "resource": child.resource,
+        "phase": status.get("phase"),
+        "exitReason": status.get("exitReason"),
+        "message": status.get("message") or "",
+        "data": status.get("data") or {},
+    }
+
+
+async def _requested_object(
+    run: ProcessRun, target: Target, request: RunRequest
+) -> tuple[str, dict[str, Any]] | str:
+    """The relation a requested run goes through, and its object; or why it cannot run."""
+    kind_name = request.process.partition(".")[0]
+    relation = next((r for r in target.resource.spec.relations if r.type == kind_name), None)
+    if relation is None:
+        return f"{run.type_name} has no relation to {kind_name}"
+    definition = run.engine.catalog.resources.get(kind_name)
+    if definition is None or request.process not in run.engine.catalog.processes:
+        return f"{request.process} has no ProcessDefinition of a defined type"
+    obj = await run.engine.kube.get(
+        kind_of(definition), request.resource, target.namespace, missing_ok=True
+    )
+    if obj is None:
+        return f"{definition.spec.names.kind} {request.resource} does not exist"
+    return relation.name, obj
+
+
+def _manifest(run: ProcessRun, batch: _Batch, child: _Wanted) -> dict[str, Any]:
     return run_manifest(
-        name=name,
+        name=child.name,
         namespace=run.namespace,
-        process=step.spec.process,
-        obj=obj,
+        process=child.process,
+        obj=child.obj,
         trigger="related",
-        data=data,
+        data=child.data,
         parent=run.name,
         labels={
-            decide.PARENT_STEP_LABEL: decide.step_id(run.uid, step.key),
-            decide.ATTEMPT_LABEL: str(attempt),
+            decide.PARENT_STEP_LABEL: batch.label(run),
+            decide.ATTEMPT_LABEL: str(batch.attempt),
         },
-        ancestry=ancestry,
+        ancestry=ancestry_of(run),
     )
 
 
-def _note_child(
-    run: ProcessRun, step: _Step, attempt: int, name: str, obj: str, status: Mapping[str, Any]
-) -> None:
+def _note_child(run: ProcessRun, child: _Wanted, attempt: int, status: Mapping[str, Any]) -> None:
     """The child as the parent's record lists it, updated in place."""
     entry = ChildRun.model_validate(
         {
-            "name": name,
-            "process": step.spec.process,
-            "resource": obj,
-            "relation": step.relation.name,
+            "name": child.name,
+            "process": child.process,
+            "resource": child.resource,
+            "relation": child.relation,
             "attempt": attempt,
             "phase": status.get("phase"),
             "exitReason": status.get("exitReason"),
@@ -240,8 +352,8 @@ def _note_child(
         }
     )
     children = run.record.children
-    for i, child in enumerate(children):
-        if child.name == name:
+    for i, known in enumerate(children):
+        if known.name == child.name:
             children[i] = entry
             return
     children.append(entry)
