@@ -23,7 +23,7 @@ HEADER = "# Generated from {source} by `make generate`. Do not edit.\n"
 
 # Template file -> the sample files it is made of.
 SAMPLE_TEMPLATES = {
-    "definitions.yaml": ["instance.yaml", "volume.yaml", "ipaddress.yaml"],
+    "definitions.yaml": ["instance.yaml", "volume.yaml", "nic.yaml", "ipaddress.yaml"],
     "handlers.yaml": ["handlers.yaml"],
 }
 

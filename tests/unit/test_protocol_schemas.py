@@ -28,6 +28,7 @@ def test_schemas_describe_every_field() -> None:
         "error",
         "message",
         "events",
+        "runs",
     }
     for name, field in reply["properties"].items():
         assert field.get("description"), name

@@ -32,6 +32,9 @@ def _assert_contains(whole: Any, part: Any, path: str = "") -> None:
         for key, value in part.items():
             assert key in whole, f"{path}.{key} lost"
             _assert_contains(whole[key], value, f"{path}.{key}")
+    elif isinstance(part, list) and isinstance(whole, list) and len(whole) == len(part):
+        for index, (got, want) in enumerate(zip(whole, part, strict=True)):
+            _assert_contains(got, want, f"{path}[{index}]")
     else:
         assert whole == part, f"{path}: {whole!r} != {part!r}"
 
