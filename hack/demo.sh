@@ -34,7 +34,8 @@ export KUBECONFIG
 step "Installing Kattle's CRDs, Cattle's instance lifecycle and the handler registrations"
 kattle crds | kubectl apply --server-side -f - >/dev/null
 kubectl wait --for=condition=Established --timeout=60s crd -l app.kubernetes.io/part-of=kattle >/dev/null
-show kubectl apply --server-side -f samples/instance.yaml -f samples/handlers.yaml
+show kubectl apply --server-side -f samples/instance.yaml -f samples/volume.yaml -f samples/nic.yaml \
+  -f samples/handlers.yaml
 
 step "A signing key for the sample handlers, in a Secret the registrations name"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$state/signing-key"
@@ -55,7 +56,7 @@ for _ in $(seq 1 150); do
   kubectl get crd instances.resources.kattle.dev >/dev/null 2>&1 && break
   sleep 0.2
 done
-kubectl wait --for=condition=Ready --timeout=60s rd/instance >/dev/null
+kubectl wait --for=condition=Ready --timeout=60s rd/instance rd/volume rd/nic >/dev/null
 show kubectl get kattle
 
 step "Creating an Instance: its create process runs (allocate an IP, then record it)"
@@ -76,6 +77,43 @@ kubectl wait --for=jsonpath='{.status.state}'=stopped --timeout=60s instance/for
 kattle run instance.start instance/forbidden-1 --wait || true
 kubectl wait --for=jsonpath='{.status.state}'=stopped --timeout=60s instance/forbidden-1 >/dev/null
 show kubectl get instance forbidden-1
+
+step "Relations: db-1's volume (its child, by ownerReference) and nic (named in spec.nic)"
+show kubectl apply -f samples/objects/db-1.yaml
+kubectl wait --for=jsonpath='{.status.state}'=stopped --timeout=60s instance/db-1 >/dev/null
+volume() {  # a Volume named $1 of $2 GiB, owned by db-1
+  local uid
+  uid=$(kubectl get instance db-1 -o jsonpath='{.metadata.uid}')
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: resources.kattle.dev/v1
+kind: Volume
+metadata:
+  name: $1
+  ownerReferences:
+    - {apiVersion: resources.kattle.dev/v1, kind: Instance, name: db-1, uid: $uid}
+spec: {sizeGb: $2}
+EOF
+  kubectl wait --for=jsonpath='{.status.state}'=inactive --timeout=60s "volume/$1" >/dev/null
+  echo "volume/$1 ($2 GiB, owned by instance/db-1) created"
+}
+volume db-1-data 20
+step "kattle run instance.start instance/db-1 --wait: the volume and the nic activate first"
+kattle run instance.start instance/db-1 --wait
+started=$(kubectl get instance db-1 -o jsonpath='{.status.lastRun.name}')
+show kubectl get processinstance "$started" -o jsonpath='{range .status.children[*]}{.relation}: {.process} on {.resource}, {.phase} ({.exitReason}){"\n"}{end}'
+show kubectl get volumes,nics
+
+step "A volume too big to attach fails db-1's next start; its onError (stop) deactivates the rest"
+kattle run instance.stop instance/db-1 --wait >/dev/null
+volume db-1-huge 5000
+kattle run instance.start instance/db-1 --wait || true
+kubectl wait --for=jsonpath='{.status.state}'=stopped --timeout=60s instance/db-1 >/dev/null
+show kubectl get volumes,nics
+
+step "Deleting db-1: remove deactivates its volumes; garbage collection then deletes them"
+show kubectl delete instance db-1 --wait=true
+kubectl wait --for=delete --timeout=60s volume/db-1-data volume/db-1-huge >/dev/null
+show kubectl get volumes,nics
 
 step "Deleting web-1: the finalizer holds it while remove, then purge, run"
 kattle run instance.stop instance/web-1 --wait >/dev/null

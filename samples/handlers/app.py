@@ -43,6 +43,16 @@ async def allocate_ip(event: ProcessEvent) -> ProcessReply:
     return ProcessReply(data={"ip": ip}, status={"ip": ip}, message=f"allocated {ip}")
 
 
+@app.on("volume.activate", phase="handler")
+async def attach_volume(event: ProcessEvent) -> ProcessReply:
+    name = event.resource["metadata"]["name"]
+    size = int(event.resource.get("spec", {}).get("sizeGb", 1))
+    if size > 1000:
+        raise HandlerError(f"no room for volume {name} of {size} GiB (at most 1000)")
+    device = f"/dev/disk/by-kattle/{name}"
+    return ProcessReply(status={"device": device}, message=f"attached {size} GiB at {device}")
+
+
 @app.on("ipaddress.associate", phase="handler")
 async def associate(event: ProcessEvent) -> ProcessReply:
     instance = event.data.get("instance", "unknown")
