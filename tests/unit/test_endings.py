@@ -191,3 +191,17 @@ def test_a_held_deletion_says_why() -> None:
         "from stopped; instance.purge starts from removed); run a process that moves the "
         "object to one of those states"
     )
+
+
+def test_small_process_data_rides_on_the_objects_last_run_and_large_data_does_not() -> None:
+    """So a run whose operator is killed between its object's last write and its record
+    keeps its data (the record is completed from lastRun); large data would bloat objects."""
+    small = {"ip": "10.0.0.7", "pre": 1}
+    large = {"blob": "x" * ending.LAST_RUN_DATA_MAX}
+    for data, kept in [(small, small), (large, None), ({}, None)]:
+        run = ending.Run("web.start-x", "instance.start", "stopped", AT, AT, data)
+        writes = ending.done(
+            run, state_field="state", transitioning="starting", state="running", handler_writes={}
+        ).writes
+        assert writes is not None
+        assert writes["lastRun"].get("data") == kept

@@ -37,6 +37,14 @@ class RunSummary(KattleModel):
     chained_to: str | None = Field(
         default=None, description="The run it handed the object to (chain, onError)."
     )
+    data: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "The run's process data when it is small (at most 4 KiB as JSON): kept here so "
+            "the run's record gets it even if the operator stops before writing it."
+        ),
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
 
 
 class ResourceStatus(KattleModel):

@@ -7,6 +7,7 @@ the run's Event, then its final record.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,7 @@ class Run:
     from_state: str | None
     start_time: datetime | None
     end: datetime
+    data: Mapping[str, Any] | None = None  # the process data, for the object's lastRun
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ def summary(
     run: Run, phase: RunPhase, reason: ExitReason, child: str | None = None
 ) -> dict[str, Any]:
     return RunSummary(
+        data=kept_data(run.data),
         name=run.name,
         process=run.process,
         phase=phase,
@@ -60,6 +63,18 @@ def summary(
         start_time=run.start_time,
         chained_to=child,
     ).to_wire()
+
+
+# Process data this small rides on the object's lastRun (one write the run makes anyway),
+# so a run whose operator dies between the object's write and its record keeps its data;
+# larger data would bloat every object, and is then only in the run's record.
+LAST_RUN_DATA_MAX = 4096
+
+
+def kept_data(data: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not data or len(json.dumps(data, separators=(",", ":"))) > LAST_RUN_DATA_MAX:
+        return None
+    return dict(data)
 
 
 def done(

@@ -35,7 +35,9 @@ logger = logging.getLogger(__name__)
 
 
 def _run(run: ProcessRun, end: datetime) -> ending.Run:
-    return ending.Run(run.name, run.process_name, run.from_state, run.record.start_time, end)
+    return ending.Run(
+        run.name, run.process_name, run.from_state, run.record.start_time, end, run.record.data
+    )
 
 
 async def done(run: ProcessRun, target: Target, handler_writes: Mapping[str, Any]) -> Result:
@@ -155,6 +157,8 @@ async def finish_from_summary(run: ProcessRun, target: Target, last: Mapping[str
         run.transition(field, spec.transitioning, spec.done, summary.end_time)
     run.record.start_time = run.record.start_time or summary.start_time
     run.record.chained_to = summary.chained_to or run.record.chained_to
+    if summary.data and not run.record.data:
+        run.record.data = summary.data
     phase: RunPhase = "Succeeded" if summary.phase == "Succeeded" else "Failed"
     reason = cast(ExitReason, summary.exit_reason or "Done")
     message = run.record.message or ""
