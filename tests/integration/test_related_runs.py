@@ -4,15 +4,20 @@ when one fails; a run that would wait for its own ancestor is refused, not deadl
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kattle.sdk import HandlerApp, ProcessEvent, ProcessReply, RunRequest
 from tests.support.handlers import HandlerServer, Reply
+from tests.support.kube import Kubectl
+from tests.support.operator import OperatorProcess
 from tests.support.sdk_server import serving
-from tests.support.world import World, wait_for
+from tests.support.world import World, wait_for, world_in
 
 
 @pytest.fixture
@@ -278,3 +283,67 @@ def test_a_handler_asks_for_runs_on_related_objects_and_sees_their_outcome(
     for name in ("d1", "d2"):
         assert volumes.status(name)["state"] == "active"
         assert len(volumes.runs(name)) == 1, "a requested run was started twice"
+
+
+KILL_NAMESPACE = "kattle-related-kills"
+
+
+def test_sigkills_before_during_and_after_the_related_runs_start_and_repeat_nothing(
+    api_client: Any,
+    operator: Any,
+    kubectl: Kubectl,
+    handler_server: HandlerServer,
+    kubeconfig: Path,
+    tmp_path: Path,
+) -> None:
+    """An operator of its own, SIGKILLed at random moments while parents wait for their
+    related runs: every parent ends Done, no related run is started twice, and no object
+    goes through a transition twice."""
+    seed = random.randrange(1 << 32)
+    rng = random.Random(seed)
+    with (
+        world_in(api_client, kubectl, KILL_NAMESPACE) as world,
+        world_in(api_client, kubectl, KILL_NAMESPACE) as volumes,
+    ):
+        start, activate, disk_path = _lifecycle(world, volumes, handler_server, maxConcurrent=2)
+        handler_server.script(disk_path, Reply({"data": {"attached": True}}, delay=0.2))
+        parents = [f"p{i}" for i in range(6)]
+        for parent in parents:
+            body = world.create(parent)
+            for disk in range(3):
+                _child(volumes, f"{parent}-d{disk}", body)
+        log = tmp_path / "operator.log"
+        running = OperatorProcess(kubeconfig, log, f"--namespace={KILL_NAMESPACE}").start()
+        kills = 0
+        try:
+            for parent in parents:
+                world.wait_state(parent, "stopped")
+            runs = {parent: world.run(start, parent) for parent in parents}
+            for _ in range(3):
+                time.sleep(rng.uniform(0.1, 1.5))
+                running.kill()
+                kills += 1
+                running = OperatorProcess(kubeconfig, log, f"--namespace={KILL_NAMESPACE}").start()
+            finals = {p: world.wait_run(r, timeout=120) for p, r in runs.items()}
+        finally:
+            running.stop()
+        context = f"seed {seed}, {kills} kills"
+        for parent, final in finals.items():
+            assert (final["phase"], final["exitReason"]) == ("Succeeded", "Done"), (context, final)
+            assert [(t["from"], t["to"]) for t in final["transitions"]] == [
+                ("stopped", "starting"),
+                ("starting", "running"),
+            ], (context, parent, final)
+            assert sorted(c["resource"] for c in final["children"]) == [
+                f"{parent}-d{i}" for i in range(3)
+            ], (context, final["children"])
+            for disk in range(3):
+                name = f"{parent}-d{disk}"
+                disk_runs = [r for r in volumes.runs(name) if r["spec"]["process"] == activate]
+                assert len(disk_runs) == 1, (context, name, disk_runs)
+                (only,) = disk_runs
+                assert [(t["from"], t["to"]) for t in only["status"]["transitions"]] == [
+                    ("inactive", "activating"),
+                    ("activating", "active"),
+                ], (context, name, only["status"])
+                assert volumes.status(name)["state"] == "active", (context, name)
