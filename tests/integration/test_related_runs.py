@@ -347,3 +347,82 @@ def test_sigkills_before_during_and_after_the_related_runs_start_and_repeat_noth
                     ("activating", "active"),
                 ], (context, name, only["status"])
                 assert volumes.status(name)["state"] == "active", (context, name)
+
+
+@pytest.mark.parametrize("cascade", ["background", "foreground"])
+def test_removing_a_parent_deactivates_its_volumes_then_garbage_collection_removes_them(
+    world: World, volumes: World, kubectl: Kubectl, cascade: str
+) -> None:
+    """Cattle's deactivate-then-remove: the instance's delete process deactivates its
+    volumes (relatedRuns); Kubernetes' garbage collector then deletes them, and each one's own
+    delete process runs under its finalizer. With foreground deletion the collector deletes
+    the volumes first (blockOwnerDeletion): a volume still active is held until the parent's
+    remove has deactivated it, so both orders end with everything removed."""
+    volumes.define_type(initial="inactive")
+    volumes.process("activate", ["inactive"], "activating", "active")
+    deactivate = volumes.process("deactivate", ["active"], "deactivating", "inactive")
+    vremove = volumes.process("remove", ["inactive"], "removing", "removed", trigger="delete")
+    world.define_type(initial="stopped", relations=[{"name": "volumes", "type": volumes.type}])
+    remove = world.process(
+        "remove",
+        ["stopped"],
+        "removing",
+        "removed",
+        trigger="delete",
+        relatedRuns=[{"relation": "volumes", "process": deactivate}],
+    )
+    world.wait_plan(remove, 0)
+    volumes.wait_plan(vremove, 0)
+    parent = world.create("web")
+    disks = ["web-d0", "web-d1"]
+    for disk in disks:
+        body = {
+            "apiVersion": "test.kattle.dev/v1",
+            "kind": volumes.kind,
+            "metadata": {
+                "name": disk,
+                "ownerReferences": [{**_owned(parent), "blockOwnerDeletion": True}],
+            },
+            "spec": {},
+        }
+        volumes.custom.create_namespaced_custom_object(
+            "test.kattle.dev", "v1", volumes.namespace, volumes.plural, body
+        )
+        volumes.wait_state(disk, "inactive")
+        volumes.custom.patch_namespaced_custom_object_status(
+            "test.kattle.dev",
+            "v1",
+            volumes.namespace,
+            volumes.plural,
+            disk,
+            {"status": {"state": "active"}},
+        )
+    world.wait_state("web", "stopped")
+    kubectl.run(
+        "delete",
+        f"{world.plural}.test.kattle.dev",
+        "web",
+        "-n",
+        world.namespace,
+        f"--cascade={cascade}",
+        "--wait=false",
+    )
+    wait_for("the volumes to go", lambda: all(volumes.get(d) is None for d in disks), timeout=60)
+    wait_for("the instance to go", lambda: world.get("web") is None, timeout=60)
+    # The runs went with their objects; their Events stay, and tell the order.
+
+    def notes(disk: str) -> list[str]:
+        listed = kubectl.get("events.events.k8s.io", "-n", world.namespace)["items"]
+        mine = [
+            e
+            for e in listed
+            if (e.get("regarding") or {}).get("name") == disk
+            and e.get("reason") == "Done"
+            and e["note"].startswith(f"{volumes.type}.")  # not an earlier test's volume's
+        ]
+        return [e["note"] for e in sorted(mine, key=lambda e: e.get("eventTime") or "")]
+
+    for disk in disks:
+        seen = wait_for(f"{disk}'s Done Events", lambda d=disk: len(notes(d)) >= 2 and notes(d))
+        assert seen[0].startswith(f"{deactivate}: active -> deactivating -> inactive"), seen
+        assert seen[1].startswith(f"{vremove}: inactive -> removing -> removed"), seen
