@@ -5,6 +5,8 @@ when one fails; a run that would wait for its own ancestor is refused, not deadl
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,7 +89,7 @@ def _lifecycle(
 
 
 def test_a_start_activates_its_volumes_and_nic_first_and_lists_them(
-    world: World, volumes: World, handler_server: HandlerServer
+    world: World, volumes: World, handler_server: HandlerServer, kubeconfig: Path
 ) -> None:
     start, activate, _ = _lifecycle(world, volumes, handler_server)
     web = world.create("web", {"nic": "eth0"})
@@ -128,6 +130,33 @@ def test_a_start_activates_its_volumes_and_nic_first_and_lists_them(
     assert child["parent"] == log_name(world, start, "web")
     assert child["ancestry"] == [{"run": child["parent"], "process": start, "resource": "web"}]
     assert activate == child["process"]
+
+    # As a user sees it: the object with its related objects, and the run with its children.
+    tree = _kattle(kubeconfig, world, "tree", f"{world.plural}/web")
+    assert tree.splitlines()[0].split() == ["NAME", "STATE", "PROCESS", "TRANSITIONING"]
+    rows = [line.split() for line in tree.splitlines()[1:]]
+    assert rows[0][:2] == [f"{world.kind}/web", "running"], tree
+    assert [r[1:3] for r in rows[1:]] == [
+        ["volumes:", f"{volumes.kind}/disk-a"],
+        ["volumes:", f"{volumes.kind}/disk-b"],
+        ["nic:", f"{volumes.kind}/eth0"],
+    ], tree
+    assert all(r[3] == "active" for r in rows[1:]), tree
+    history = _kattle(kubeconfig, world, "history", f"{world.plural}/web")
+    assert f"└─ {children['eth0']['name']}" in history, history
+
+
+def _kattle(kubeconfig: Path, world: World, *args: str) -> str:
+    kattle = Path(sys.executable).parent / "kattle"
+    result = subprocess.run(
+        [str(kattle), *args, "-n", world.namespace, f"--kubeconfig={kubeconfig}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def log_name(world: World, process: str, obj: str) -> str:

@@ -6,8 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kattle.cli.history import describe_text, handler_summary, history_table, newest_first
+from kattle.cli.history import (
+    child_rows,
+    describe_text,
+    handler_summary,
+    history_table,
+    newest_first,
+)
 from kattle.cli.output import human_duration, table
+from kattle.cli.tree import Node, tree_dot, tree_json, tree_rows
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 
@@ -119,3 +126,64 @@ def test_describe_prints_the_log_in_time_order() -> None:
         "  2026-11-25T11:00:00Z  state: stopped -> starting",
         "  2026-11-25T11:00:00.100000Z  pre validate attempt 1, Error in 50ms: image forbidden",
     ]
+
+
+def test_history_shows_related_runs_as_a_tree_under_their_parent() -> None:
+    child = {
+        "name": "d1.activate-1",
+        "process": "volume.activate",
+        "resource": "d1",
+        "relation": "volumes",
+        "attempt": 1,
+        "phase": "Succeeded",
+        "exitReason": "Done",
+        "startTime": "2026-12-04T10:00:00Z",
+        "endTime": "2026-12-04T10:00:02Z",
+    }
+    rows = child_rows([child, {**child, "name": "eth0.activate-2", "phase": None}])
+    assert rows == [
+        [
+            "├─ d1.activate-1",
+            "volume.activate on d1",
+            "Succeeded",
+            "Done",
+            "2.0s",
+            "volumes (attempt 1)",
+            "",
+        ],
+        [
+            "└─ eth0.activate-2",
+            "volume.activate on d1",
+            "Pending",
+            "Done",
+            "2.0s",
+            "volumes (attempt 1)",
+            "",
+        ],
+    ]
+
+
+def _tree() -> Node:
+    disk = Node("Volume", "d1", {"state": "active"}, "volumes")
+    gone = Node("Nic", "eth9", {}, "nic", note="does not exist")
+    return Node(
+        "Instance", "db-1", {"state": "running", "transitioning": "no"}, children=[disk, gone]
+    )
+
+
+def test_a_tree_reads_like_crossplane_trace() -> None:
+    assert tree_rows(_tree()) == [
+        ["Instance/db-1", "running", "-", "no"],
+        ["├─ volumes: Volume/d1", "active", "-", "-"],
+        ["└─ nic: Nic/eth9 (does not exist)", "-", "-", "-"],
+    ]
+    assert tree_json(_tree())["related"][0] == {
+        "kind": "Volume",
+        "name": "d1",
+        "status": {"state": "active"},
+        "relation": "volumes",
+        "related": [],
+    }
+    dot = tree_dot(_tree())
+    assert '"Instance/db-1" -> "Volume/d1" [label="volumes"];' in dot
+    assert 'label="Volume/d1\\nactive"' in dot

@@ -99,7 +99,28 @@ def history_table(
             message = (status.get("message") or "").splitlines()
             row += [spec.get("trigger", "manual"), message[0][:80] if message else ""]
         rows.append(row)
+        rows += child_rows(status.get("children") or [], wide=wide)
     return headers, rows
+
+
+def child_rows(children: list[dict[str, Any]], *, wide: bool = False) -> list[list[str]]:
+    """A run's related runs, as a tree under it: each with its object and relation."""
+    rows = []
+    for index, child in enumerate(children):
+        branch = "└─ " if index == len(children) - 1 else "├─ "
+        row = [
+            f"{branch}{child.get('name', '')}",
+            f"{child.get('process', '')} on {child.get('resource', '')}",
+            child.get("phase") or "Pending",
+            child.get("exitReason") or "-",
+            between(child.get("startTime"), child.get("endTime")),
+            f"{child.get('relation', '')} (attempt {child.get('attempt', 1)})",
+            "",
+        ]
+        if wide:
+            row += ["related", ""]
+        rows.append(row)
+    return rows
 
 
 def handler_summary(calls: list[dict[str, Any]]) -> str:
@@ -145,6 +166,17 @@ def describe_text(run: dict[str, Any]) -> str:
         lines.append(f"Input:        {json.dumps(spec['data'], sort_keys=True)}")
     if status.get("data"):
         lines.append(f"Data:         {json.dumps(status['data'], sort_keys=True)}")
+    if status.get("children"):
+        lines.append("Related runs:")
+        lines += [
+            f"  {c.get('relation')}: {c.get('process')} on {c.get('resource')} "
+            f"({c.get('name')}, attempt {c.get('attempt', 1)}): {c.get('phase') or 'Pending'}"
+            + (f" ({c['exitReason']})" if c.get("exitReason") else "")
+            for c in status["children"]
+        ]
+    if spec.get("ancestry"):
+        chain = " -> ".join(f"{a['process']} on {a['resource']}" for a in spec["ancestry"])
+        lines.append(f"Started by:   {chain}")
     # Sorted by parsed time: the API server and the operator write different precisions.
     log = [(t.get("time"), 0, _transition(t)) for t in status.get("transitions") or []]
     log += [(c.get("start"), 1, _call(c)) for c in status.get("handlerCalls") or []]

@@ -17,6 +17,7 @@ from kattle.cli import dot as dot_command
 from kattle.cli import history as history_command
 from kattle.cli import operator as operator_command
 from kattle.cli import run as run_command
+from kattle.cli import tree as tree_command
 from kattle.cli.kube import CommandError
 
 
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_command.add_parser(commands)
     history_command.add_parsers(commands)
     dot_command.add_parser(commands)
+    tree_command.add_parser(commands)
     return parser
 
 
