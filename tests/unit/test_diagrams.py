@@ -82,7 +82,8 @@ def test_a_process_diagram_shows_states_handlers_and_on_error() -> None:
 def test_the_instance_lifecycle_diagram_has_every_state_and_process() -> None:
     catalog = _catalog(_documents())
     nodes, edges = _parse(resource_diagram(catalog, "instance", highlight="running"))
-    assert set(nodes) == set(catalog.states("instance"))
+    relations = {"volumes: volume", "nic: nic (spec.nic)"}
+    assert set(nodes) == set(catalog.states("instance")) | relations
     assert nodes["requested"]["peripheries"] == "2"  # the initial state
     assert nodes["running"]["fillcolor"] == "lightskyblue"
     assert [n for n, a in nodes.items() if a.get("penwidth")] == ["running"]
@@ -100,7 +101,11 @@ def test_the_instance_lifecycle_diagram_has_every_state_and_process() -> None:
     expected = sum(
         len(p.spec.start) + 1 + bool(p.spec.on_error) for p in catalog.processes_of("instance")
     )
-    assert len(edges) == expected + 1  # and the entry arrow
+    # The runs its processes make on related objects, from their transitioning states.
+    related = [(p, r) for p in catalog.processes_of("instance") for r in p.spec.related_runs]
+    assert ("starting", "volumes: volume", "volume.activate (before)", "dashed") in edges
+    assert ("stopping", "nic: nic (spec.nic)", "nic.deactivate (after)", "dashed") in edges
+    assert len(edges) == expected + 1 + len(related)  # and the entry arrow
 
 
 def test_each_state_field_with_an_initial_state_has_an_entry_arrow() -> None:

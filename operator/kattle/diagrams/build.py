@@ -1,5 +1,9 @@
 """Builds the DOT of one process, or of a resource type's whole state machine.
 
+A type's diagram also shows its relations (one node each) and, from the transitioning
+state of each process that runs processes on related objects, an edge to the relation
+naming the process it runs there and when (before or after the handlers).
+
 States are nodes, processes are edges: into the transitioning state from each start state,
 then on to done (or, on failure, to the onError process). Nodes get short ids (`s0`, `s1`,
 ...) in sorted order and carry the state as their label, so any state name, dots, dashes
@@ -23,6 +27,10 @@ DEFAULT_FIELD = "state"
 
 StateKey = tuple[str, str]  # (status field, state)
 Edge = tuple[StateKey, StateKey, str, str]  # from, to, label, kind
+# A type's relations as nodes (name, label), and the related runs its processes make, as
+# edges from a process's transitioning state to a relation (from, relation name, label).
+Relations = Sequence[tuple[str, str]]
+RelatedRuns = Sequence[tuple[StateKey, str, str]]
 
 
 def logic_label(catalog: Catalog, process: str) -> str:
@@ -65,6 +73,8 @@ def _graph(
     transitioning: set[StateKey],
     initials: Sequence[StateKey],
     highlight: StateKey | None,
+    relations: Relations = (),
+    related: RelatedRuns = (),
 ) -> str:
     graph = pydot.Dot(graph_type="digraph", graph_name="kattle", label=title, **style.GRAPH)
     graph.set_node_defaults(**style.NODE)
@@ -102,6 +112,13 @@ def _graph(
     for source, target, label, kind in edges:
         edge = pydot.Edge(ids[source], ids[target], label=_quoted(label))
         graph.add_edge(_with(edge, kinds[kind]))
+    relation_ids = {name: f"r{i}" for i, (name, _) in enumerate(relations)}
+    for name, label in relations:
+        graph.add_node(_with(pydot.Node(relation_ids[name], label=_quoted(label)), style.RELATION))
+    for source, name, label in related:
+        if source in ids and name in relation_ids:
+            edge = pydot.Edge(ids[source], relation_ids[name], label=_quoted(label))
+            graph.add_edge(_with(edge, style.RELATED_RUNS))
     return str(graph.to_string())
 
 
@@ -147,4 +164,13 @@ def resource_diagram(catalog: Catalog, resource_type: str, *, highlight: str | N
         initials += sorted(resource.spec.initial_states.items())
     title = resource.spec.names.kind if resource is not None else resource_type
     marked = (DEFAULT_FIELD, highlight) if highlight is not None else None
-    return _graph(title, edges, transitioning, initials, marked)
+    relations = [
+        (r.name, f"{r.name}: {r.type}" + (f" (spec.{r.field})" if r.field else ""))
+        for r in (resource.spec.relations if resource is not None else [])
+    ]
+    related = [
+        ((d.spec.state_field, d.spec.transitioning), step.relation, f"{step.process} ({step.when})")
+        for d in processes
+        for step in d.spec.related_runs
+    ]
+    return _graph(title, edges, transitioning, initials, marked, relations, related)

@@ -3,7 +3,8 @@
 From Cattle: the edge into a transitioning state is dotted and labelled with the process,
 the transitioning state is orange, the edge to done is labelled with the process and its
 logic, bold when there is logic. Added here: the initial state is marked, onError edges are
-red and dashed, and one state can be highlighted (an object's current state).
+red and dashed, one state can be highlighted (an object's current state), and relations
+(with the related runs processes make on them) are blue and dashed.
 """
 
 from __future__ import annotations
@@ -23,3 +24,5 @@ TO_DONE = {"style": "solid"}
 TO_DONE_WITH_LOGIC = {"style": "bold"}
 ON_ERROR = {"style": "dashed", "color": "red", "fontcolor": "red"}
 ENTRY = {"shape": "point", "width": "0.12"}
+RELATION = {"shape": "folder", "style": "dashed", "color": "steelblue", "fontcolor": "steelblue"}
+RELATED_RUNS = {"style": "dashed", "color": "steelblue", "fontcolor": "steelblue"}
