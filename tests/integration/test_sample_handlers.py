@@ -94,7 +94,7 @@ def test_allocates_the_same_ip_on_every_retry(service: str) -> None:
 def test_the_pre_listener_refuses_forbidden_images(service: str) -> None:
     assert _post(service, _event("instance.start", "pre", "forbidden/x")) == (
         200,
-        {"error": "image forbidden/x is not allowed to start", "events": []},
+        {"error": "image forbidden/x is not allowed to start", "events": [], "runs": []},
     )
     assert _post(service, _event("instance.start", "pre"))[1]["message"] == (
         "image nginx is allowed"
