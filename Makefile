@@ -82,7 +82,7 @@ lint: $(STAMP) ## ruff, hadolint (Dockerfile), shellcheck (scripts)
 	$(BIN)/shellcheck --external-sources --source-path=SCRIPTDIR hack/*.sh .ci/run
 
 typecheck: $(STAMP) ## mypy --strict
-	$(BIN)/mypy operator/kattle hack/controlplane.py hack/node.py hack/bench.py hack/soak.py hack/generate_chart.py
+	$(BIN)/mypy operator/kattle hack/controlplane.py hack/node.py hack/bench.py hack/bench_related.py hack/soak.py hack/generate_chart.py
 
 unit: $(STAMP) ## unit tests only (no control plane)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

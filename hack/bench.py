@@ -46,6 +46,7 @@ from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "hack"))
+import bench_related  # noqa: E402  (the related-runs part, next to this one)
 import controlplane  # noqa: E402  (a stdlib-only script next to this one)
 
 GROUP = "kattle.dev"
@@ -574,7 +575,7 @@ async def measure_idle(
     }
 
 
-VARIANTS = ("one_handler", "no_handlers")
+VARIANTS = ("one_handler", "no_handlers", "related")
 
 # -- the run ----------------------------------------------------------------------------------
 
@@ -590,6 +591,11 @@ async def measure_sizes(
     objects: dict[str, dict[str, Any]] = {}
     meter = CpuMeter(cluster.plane, pid)
     ceiling_runs = results["ceiling"]["patches_per_second"] / MINIMUM_WRITES
+    if "related" in args.variants:
+        print(f"related runs: {args.related_parents} parents x 10 children", file=sys.stderr)
+        results["related"] = await bench_related.measure(
+            sys.modules[__name__], cluster, watcher, meter, args.related_parents
+        )
     for n in args.sizes:
         for variant, handler in (("one_handler", url), ("no_handlers", None)):
             if variant not in args.variants:
@@ -698,6 +704,8 @@ def report(results: dict[str, Any]) -> str:
                 f"  after N={n} {variant}: {phases['operator_peak_rss_mb']} MB"
                 f" with {phases['objects_held']} objects held"
             )
+    if "related" in results:
+        lines += ["", *bench_related.report(results["related"])]
     lines += ["", *cpu_report(results)]
     first: dict[str, Any] = next(iter(results["sizes"].values()), {})
     for variant, phases in first.items():
@@ -758,13 +766,19 @@ def main() -> int:
         nargs="+",
         choices=VARIANTS,
         default=list(VARIANTS),
-        help="which batches to run for each size (default: both)",
+        help="which batches to run (default: all; related runs once, not per size)",
     )
     parser.add_argument(
         "--out",
         type=Path,
         default=ROOT / "bench-results" / "latest.json",
         help="where the figures go, as JSON (default: bench-results/latest.json)",
+    )
+    parser.add_argument(
+        "--related-parents",
+        type=int,
+        default=20,
+        help="parents (each with 10 children) in the related-runs batch",
     )
     parser.add_argument("--keep", action="store_true", help="keep the control plane's folder")
     args = parser.parse_args()

@@ -175,6 +175,7 @@ async def run_batch(
     order = list(by_name)
     for child in wanted:
         _note_child(run, child, batch.attempt, {})
+    announced = False
     with run.engine.watch.watching() as watcher:
         watcher.add(order)
         statuses = await _statuses(run, batch.label(run), batch.attempt)
@@ -188,9 +189,11 @@ async def run_batch(
                     _note_child(run, by_name[name], batch.attempt, status)
             if decide.step_verdict(statuses, order).state is not decide.StepState.RUNNING:
                 return statuses
-            await run.write_record(
-                phase="Running", message=f"{where}: waiting for {len(order)} related run(s)"
-            )
+            if not announced:  # once: the children's progress is in their own records
+                await run.write_record(
+                    phase="Running", message=f"{where}: waiting for {len(order)} related run(s)"
+                )
+                announced = True
             statuses = await _wait(run, watcher, batch.label(run), batch.attempt, statuses)
 
 
