@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from kattle.machine.names import owner_reference
 from kattle.sdk import HandlerApp, ProcessEvent, ProcessReply, RunRequest
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
@@ -32,16 +33,6 @@ def volumes(world: World) -> Iterator[World]:
         other.cleanup()
 
 
-def _owned(parent: dict[str, Any]) -> dict[str, Any]:
-    meta = parent["metadata"]
-    return {
-        "apiVersion": parent["apiVersion"],
-        "kind": parent["kind"],
-        "name": meta["name"],
-        "uid": meta["uid"],
-    }
-
-
 def _child(volumes: World, name: str, parent: dict[str, Any]) -> None:
     volumes.custom.create_namespaced_custom_object(
         "test.kattle.dev",
@@ -51,7 +42,7 @@ def _child(volumes: World, name: str, parent: dict[str, Any]) -> None:
         {
             "apiVersion": "test.kattle.dev/v1",
             "kind": volumes.kind,
-            "metadata": {"name": name, "ownerReferences": [_owned(parent)]},
+            "metadata": {"name": name, "ownerReferences": [owner_reference(parent)]},
             "spec": {},
         },
     )
@@ -410,7 +401,7 @@ def test_removing_a_parent_deactivates_its_volumes_then_garbage_collection_remov
             "kind": volumes.kind,
             "metadata": {
                 "name": disk,
-                "ownerReferences": [{**_owned(parent), "blockOwnerDeletion": True}],
+                "ownerReferences": [{**owner_reference(parent), "blockOwnerDeletion": True}],
             },
             "spec": {},
         }
