@@ -161,7 +161,9 @@ def test_random_kills_during_many_concurrent_runs_lose_and_repeat_nothing(
             ("going", "gone"),
         ], (context, name, final)
         assert final["data"] == {"pre": 1, "main": 1, "post": 1}, (context, name)
-        created, ran = world.runs(name)  # nothing started twice
+        found = world.runs(name)  # the create run and this one, both adopted: none twice
+        assert len(found) == 2, (context, name, [(r["metadata"], r.get("status")) for r in found])
+        created, ran = found
         assert ran["metadata"]["name"] == runs[name]
         assert [(t["from"], t["to"]) for t in created["status"]["transitions"]] == [
             ("requested", "creating"),

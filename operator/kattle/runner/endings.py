@@ -216,8 +216,10 @@ async def end_run(
             (run.record.end_time - run.record.start_time).total_seconds()
         )
     run.record.next_attempt_time = None
-    await run.write_record(phase=phase, message=message, force=True)
+    # Adopted before the final record: a run killed in between is driven again on resume
+    # (its record is not final) and adopted then; after it, never again.
     await _adopt(run)
+    await run.write_record(phase=phase, message=message, force=True)
     return Result(Outcome.ENDED)
 
 
