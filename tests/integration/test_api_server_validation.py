@@ -328,6 +328,31 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
     ),
     ("instance of a bad process name", _pi(process="start"), ["spec.process", "should match"]),
     ("instance with an unknown trigger", _pi(trigger="cron"), ["spec.trigger", "supported values"]),
+    (
+        "a reference relation without its field",
+        _rd(relations=[{"name": "nic", "type": "nic", "kind": "reference"}]),
+        ["spec.relations[0].field", "set it for kind reference, and only for it"],
+    ),
+    (
+        "a children relation with a field",
+        _rd(relations=[{"name": "disks", "type": "volume", "field": "disks"}]),
+        ["spec.relations[0].field", "set it for kind reference, and only for it"],
+    ),
+    (
+        "two relations of one name",
+        _rd(relations=[{"name": "disks", "type": "volume"}, {"name": "disks", "type": "nic"}]),
+        [".spec.relations", 'duplicate entries for key [name="disks"]'],
+    ),
+    (
+        "related runs on no relation",
+        _pd(relatedRuns=[{"process": "volume.activate"}]),
+        ["spec.relatedRuns[0].relation", "Required value"],
+    ),
+    (
+        "related runs at an unknown time",
+        _pd(relatedRuns=[{"relation": "disks", "process": "volume.activate", "when": "during"}]),
+        ["spec.relatedRuns[0].when", "supported values"],
+    ),
 ]
 
 
