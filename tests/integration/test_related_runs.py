@@ -255,9 +255,9 @@ def test_a_declared_cycle_and_an_unknown_relation_type_are_reported(world: World
 def test_a_handler_asks_for_runs_on_related_objects_and_sees_their_outcome(
     world: World, volumes: World
 ) -> None:
-    """Through the SDK: the instance's handler asks for its volume's activation, the next
-    handler sees the outcome in the process data; asked again by a repeated call (same
-    step, same attempt) the run is found, not started twice."""
+    """Through the SDK: the instance's handler asks for its volumes' activation, the next
+    handler sees the outcome in the process data; asked again (the handler asks to be
+    called again, and asks for the same runs) the runs are found, not started twice."""
     volumes.define_type(initial="inactive")
     activate = volumes.process("activate", ["inactive"], "activating", "active")
     world.define_type(initial="stopped", relations=[{"name": "disks", "type": volumes.type}])
@@ -277,11 +277,13 @@ def test_a_handler_asks_for_runs_on_related_objects_and_sees_their_outcome(
         wanted = [
             RunRequest(process=activate, resource=n, data={"by": "ask"}) for n in ("d1", "d2")
         ]
-        return ProcessReply(runs=wanted)
+        # Asked again when called again (here, at once): the runs are found, not restarted.
+        again = 0 if event.attempt == 1 else None
+        return ProcessReply(runs=wanted, retry_after_seconds=again)
 
     with serving(app) as url:
         volumes.handler("attach", [activate], f"{url}/attach", retryLimit=0)
-        world.handler("ask", [start], f"{url}/ask", retryLimit=0, priority=1)
+        world.handler("ask", [start], f"{url}/ask", retryLimit=1, priority=1)
         world.handler("check", [start], f"{url}/ask", retryLimit=0, priority=2)
         world.wait_plan(start, 2)
         volumes.wait_plan(activate, 1)
@@ -293,6 +295,8 @@ def test_a_handler_asks_for_runs_on_related_objects_and_sees_their_outcome(
         log = world.wait_run(world.run(start, "web"))
     assert (log["phase"], log["exitReason"]) == ("Succeeded", "Done"), log
     assert {c["resource"]: c["exitReason"] for c in log["children"]} == {"d1": "Done", "d2": "Done"}
+    asks = [c["outcome"] for c in log["handlerCalls"] if c["handler"].endswith("-ask")]
+    assert asks == ["RetryAfter", "Succeeded"], log["handlerCalls"]
     (data,) = seen
     outcomes = {o["resource"]: o for o in data["runs"].values()}
     assert outcomes["d1"]["phase"] == "Succeeded"

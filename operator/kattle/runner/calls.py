@@ -166,7 +166,7 @@ async def _call(
             metrics.handler_errors.labels(step.handler, "error_reply").inc()
         _post_requested(run, step.handler, reply)
         if error is None:
-            error = await _act_on_reply(run, target, step, attempt, reply)
+            error = await _act_on_reply(run, target, step, reply)
     result = outcomes.CallResult(
         step.handler,
         attempt,
@@ -204,7 +204,7 @@ def _post_requested(run: ProcessRun, handler: str, reply: ProcessReply) -> None:
 
 
 async def _act_on_reply(
-    run: ProcessRun, target: Target, step: Step, attempt: int, reply: ProcessReply
+    run: ProcessRun, target: Target, step: Step, reply: ProcessReply
 ) -> str | None:
     """Checks what a successful reply asks for and runs the related runs it requests
     (their outcomes go into the reply's data); why the step failed, if it did."""
@@ -212,7 +212,7 @@ async def _act_on_reply(
     if problem is not None or not reply.runs:
         return problem
     outcomes_by_run, failure = await related.run_requested(
-        run, target, step.index, attempt, step.handler, reply.runs
+        run, target, step.index, step.handler, reply.runs
     )
     reply.data = merge(reply.data or {}, {"runs": outcomes_by_run})
     return failure

@@ -260,14 +260,14 @@ async def run_requested(
     run: ProcessRun,
     target: Target,
     step: int,
-    attempt: int,
     handler: str,
     requests: list[RunRequest],
 ) -> tuple[dict[str, Any], str | None]:
     """Runs what a handler's reply asked for and waits for it: the outcomes, by run name,
     for the process data, and why the step failed (None when every run succeeded). The
-    runs are named from this run, the step and the attempt: a repeated call (after a crash)
-    finds the runs it asked for before; a retried attempt asks anew."""
+    runs are named from this run, the step, the process and the object, not the attempt:
+    asking again (a call repeated after a crash, a retry, a `retryAfterSeconds` poll) finds
+    the runs asked for before, ended or not, and starts none twice."""
     wanted: list[_Wanted] = []
     for request in requests:
         found = await _requested_object(run, target, request)
@@ -277,14 +277,12 @@ async def run_requested(
                 f"handler {handler} asked for {request.process} on {request.resource}: {found}",
             )
         relation, obj = found
-        name = decide.child_name(
-            request.resource, request.process, run.uid, f"call-{step}", attempt
-        )
+        name = decide.child_name(request.resource, request.process, run.uid, f"call-{step}", 1)
         wanted.append(_Wanted(name, request.process, obj, relation, request.data))
     cycle = refused(run, wanted)
     if cycle is not None:
         return {}, f"handler {handler} asked for a run that would never end: {cycle}"
-    batch = _Batch(f"call-{step}", attempt, REQUESTED_MAX_CONCURRENT)
+    batch = _Batch(f"call-{step}", 1, REQUESTED_MAX_CONCURRENT)
     statuses = await run_batch(run, batch, wanted, f"handler {handler}")
     outcomes = {w.name: _outcome(w, statuses.get(w.name) or {}) for w in wanted}
     verdict = decide.step_verdict(statuses, [w.name for w in wanted])
