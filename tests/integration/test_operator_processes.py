@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.handlers import HandlerServer, Reply
+from tests.support.kube import Kubectl
 from tests.support.world import World, wait_for
 
 
@@ -399,4 +400,37 @@ def test_a_handler_says_which_processes_call_it_and_what_it_lacks(world: World) 
         "True",
         "Attached",
         "called by 1 process(es)",
+    )
+
+
+def test_kubectl_waits_on_a_runs_succeeded_condition(
+    world: World, handler_server: HandlerServer, kubectl: Kubectl
+) -> None:
+    """As with Tekton's and Knative's runs: Unknown while it runs, then True, or False with
+    the exit reason, so scripts wait with `kubectl wait --for=condition=Succeeded`."""
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    path = f"/{world.type}/gate"
+    handler_server.script(path, Reply({}, delay=1.0), Reply({"error": "no"}))
+    world.handler("gate", [go], handler_server.url(path), retryLimit=0)
+    world.wait_plan(go, 1)
+    for name in ("a", "b"):
+        world.create(name)
+        world.wait_state(name, "requested")
+    good = world.run(go, "a")
+    running = wait_for(
+        "the run's Running phase",
+        lambda: (s := world.pi(good).get("status") or {}).get("phase") == "Running" and s,
+    )
+    assert [(c["type"], c["status"], c["reason"]) for c in running["conditions"]] == [
+        ("Succeeded", "Unknown", "Running")
+    ]
+    where = ["-n", world.namespace, "--timeout=30s"]
+    kubectl.run("wait", "--for=condition=Succeeded", f"processinstance/{good}", *where)
+    bad = world.run(go, "b")
+    kubectl.run("wait", "--for=condition=Succeeded=False", f"processinstance/{bad}", *where)
+    (failed,) = world.pi(bad)["status"]["conditions"]
+    assert (failed["reason"], failed["message"]) == (
+        "RetriesExhausted",
+        world.pi(bad)["status"]["message"],
     )

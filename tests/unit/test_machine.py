@@ -13,7 +13,7 @@ from kattle.api import ProcessDefinition, ProcessHandler, ResourceDefinition
 from kattle.machine.admission import Facts, Verdict, current_state, decide
 from kattle.machine.backoff import retry_delay
 from kattle.machine.catalog import Catalog, selector_matches
-from kattle.machine.conditions import set_condition
+from kattle.machine.conditions import run_succeeded, set_condition
 from kattle.machine.merge import merge
 from kattle.machine.names import MAX_NAME, idempotency_key, run_name
 
@@ -372,3 +372,37 @@ def test_random_process_graphs_never_crash_the_catalog(
     for state in [*states, None]:
         catalog.delete_process("t", {"state": state})
     catalog.create_process("t")
+
+
+@pytest.mark.parametrize(
+    ("phase", "exit_reason", "status", "reason"),
+    [
+        ("Pending", None, "Unknown", "Pending"),
+        ("Running", None, "Unknown", "Running"),
+        ("Retrying", None, "Unknown", "Retrying"),
+        ("Succeeded", "Done", "True", "Done"),
+        ("Succeeded", "AlreadyDone", "True", "AlreadyDone"),
+        ("Failed", "RetriesExhausted", "False", "RetriesExhausted"),
+        ("Failed", "OnError", "False", "OnError"),
+        ("Canceled", "Canceled", "False", "Canceled"),
+    ],
+)
+def test_a_runs_succeeded_condition_follows_its_phase(
+    phase: str, exit_reason: str | None, status: str, reason: str
+) -> None:
+    (condition,) = run_succeeded([], phase, exit_reason, "why")
+    assert (condition["type"], condition["status"], condition["reason"]) == (
+        "Succeeded",
+        status,
+        reason,
+    )
+    assert condition["message"] == "why"
+
+
+def test_a_runs_succeeded_condition_keeps_its_time_while_it_runs() -> None:
+    running = run_succeeded([], "Running", None, "")
+    earlier = [{**running[0], "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+    retrying = run_succeeded(earlier, "Retrying", None, "boom")
+    assert retrying[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+    done = run_succeeded(earlier, "Succeeded", "Done", "")
+    assert done[0]["lastTransitionTime"] != "2026-01-01T00:00:00Z"

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from kattle.api.common import (
     NAME_MAX,
+    Condition,
     CrdInfo,
     KattleModel,
     KattleResource,
@@ -22,6 +23,7 @@ from kattle.api.common import (
     ProcessName,
     StateName,
     cel,
+    conditions_field,
     validated_by,
 )
 from kattle.api.processdefinition import HandlerPhase
@@ -174,6 +176,7 @@ class ProcessInstanceStatus(KattleModel):
     chained_to: str | None = Field(
         default=None, description="The ProcessInstance this run chained or handed over to."
     )
+    conditions: list[Condition] = conditions_field()
     children: list[ChildRun] = Field(
         default_factory=list,
         max_length=HISTORY_MAX,

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from kattle.api.common import Condition
 from kattle.api.processdefinition import ProcessDefinition
 from kattle.api.processinstance import (
     FINAL_PHASES,
@@ -47,6 +48,7 @@ from kattle.machine.admission import (
     holder_of,
     previous_of,
 )
+from kattle.machine.conditions import run_succeeded
 from kattle.machine.merge import merge
 from kattle.runner import endings
 from kattle.runner.calls import run_handlers
@@ -329,6 +331,11 @@ class ProcessRun:
         """Writes the run's status if it changed (or always, with `force`)."""
         self.record.phase = phase
         self.record.message = message
+        known = [c.to_wire() for c in self.record.conditions]
+        self.record.conditions = [
+            Condition.model_validate(c)
+            for c in run_succeeded(known, phase, self.record.exit_reason, message)
+        ]
         wire = self.record.to_wire()
         if wire == self._written and not force:
             return
