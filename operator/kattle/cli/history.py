@@ -12,7 +12,14 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from kattle.cli.kube import CommandError, Kattle, add_connection_flags, api_client, split_target
+from kattle.cli.kube import (
+    CommandError,
+    Kattle,
+    add_connection_flags,
+    api_client,
+    split_target,
+    target_object,
+)
 from kattle.cli.output import add_output_flag, age, between, document, table
 from kattle.machine.times import parse_time
 from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
@@ -48,11 +55,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def run_history(args: argparse.Namespace) -> int:
-    kind, name = split_target(args.target)
-    api, namespace = api_client(args)
-    kattle = Kattle(api)
-    resource = kattle.resource_type(kind)
-    obj = kattle.object(resource, name, namespace)
+    kattle, resource, obj = target_object(args)
+    name = obj["metadata"]["name"]
     runs_namespace = obj["metadata"].get("namespace") or args.runs_namespace or "default"
     selector = f"{TYPE_LABEL}={resource['metadata']['name']},{RESOURCE_LABEL}={name}"
     runs = newest_first(kattle.list("processinstances", runs_namespace, selector))

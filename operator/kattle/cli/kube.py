@@ -135,3 +135,13 @@ class Kattle:
                 raise CommandError(f"{spec['names']['kind']} {name!r} not found{where}") from None
             raise CommandError(api_message(error)) from None
         return cast(dict[str, Any], found)
+
+
+def target_object(args: argparse.Namespace) -> tuple[Kattle, dict[str, Any], dict[str, Any]]:
+    """For commands about one object (`args.target`, KIND/NAME): the client, the object's
+    ResourceDefinition and the object, or a CommandError saying which is missing."""
+    kind, name = split_target(args.target)
+    api, namespace = api_client(args)
+    kattle = Kattle(api)
+    resource = kattle.resource_type(kind)
+    return kattle, resource, kattle.object(resource, name, namespace)

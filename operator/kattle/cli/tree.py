@@ -16,7 +16,7 @@ from typing import Any, cast
 import pydot
 from kubernetes.client import ApiException
 
-from kattle.cli.kube import CommandError, Kattle, add_connection_flags, api_client, split_target
+from kattle.cli.kube import CommandError, Kattle, add_connection_flags, target_object
 from kattle.cli.output import add_output_flag, table
 from kattle.machine.related import names_in, owned_by
 
@@ -50,12 +50,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_tree(args: argparse.Namespace) -> int:
-    kind, name = split_target(args.target)
-    api, namespace = api_client(args)
-    kattle = Kattle(api)
+    kattle, resource, obj = target_object(args)
     definitions = {d["metadata"]["name"]: d for d in kattle.list("resourcedefinitions")}
-    resource = kattle.resource_type(kind)
-    root = build_tree(kattle, definitions, resource, kattle.object(resource, name, namespace))
+    root = build_tree(kattle, definitions, resource, obj)
     if args.output == "json":
         sys.stdout.write(json.dumps(tree_json(root), indent=4) + "\n")
     elif args.output == "dot":
