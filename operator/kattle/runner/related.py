@@ -80,9 +80,18 @@ async def _run_step(
     label = decide.step_id(run.uid, step.key)
     existing = await _runs_of(run, label)
     attempt = decide.latest_attempt([(pi["metadata"].get("labels") or {}) for pi in existing])
+    # The one read of the step's runs: the latest attempt's are known from it, and a later
+    # attempt's cannot exist yet. (A run of it ending before the watch is set up is seen at
+    # the next recheck.)
+    known = {
+        pi["metadata"]["name"]: pi.get("status") or {}
+        for pi in existing
+        if (pi["metadata"].get("labels") or {}).get(decide.ATTEMPT_LABEL) == str(attempt)
+    }
     rules = outcomes.Rules(step.spec.retry_limit, ignore_failures=False)
     while True:
-        verdict = await _attempt(run, target, step, data, attempt)
+        verdict = await _attempt(run, target, step, data, attempt, known)
+        known = {}
         if verdict.state is decide.StepState.SUCCEEDED:
             return None
         if verdict.state is decide.StepState.CYCLE:
@@ -142,7 +151,12 @@ def refused(run: ProcessRun, wanted: list[_Wanted]) -> str | None:
 
 
 async def _attempt(
-    run: ProcessRun, target: Target, step: _Step, data: dict[str, Any], attempt: int
+    run: ProcessRun,
+    target: Target,
+    step: _Step,
+    data: dict[str, Any],
+    attempt: int,
+    known: Mapping[str, Mapping[str, Any]],
 ) -> decide.StepVerdict:
     """Runs one attempt of the step to its end (or to a failure that ends it early)."""
     found = await _related_objects(run, target, step.relation)
@@ -162,15 +176,20 @@ async def _attempt(
     if cycle is not None:
         return decide.StepVerdict(decide.StepState.CYCLE, cycle)
     batch = _Batch(step.key, attempt, step.spec.max_concurrent)
-    statuses = await run_batch(run, batch, wanted, step.where)
+    statuses = await run_batch(run, batch, wanted, step.where, known)
     return decide.step_verdict(statuses, [w.name for w in wanted])
 
 
 async def run_batch(
-    run: ProcessRun, batch: _Batch, wanted: list[_Wanted], where: str
+    run: ProcessRun,
+    batch: _Batch,
+    wanted: list[_Wanted],
+    where: str,
+    known: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Mapping[str, Any]]:
     """Creates the wanted runs (at most `max_concurrent` unfinished at once) and waits for
-    them all; their final statuses. The parent's record lists them as they go."""
+    them all; their final statuses. The parent's record lists them as they go. `known`:
+    the batch's runs as the caller read them; None reads them."""
     by_name = {w.name: w for w in wanted}
     order = list(by_name)
     for child in wanted:
@@ -178,7 +197,11 @@ async def run_batch(
     announced = False
     with run.engine.watch.watching() as watcher:
         watcher.add(order)
-        statuses = await _statuses(run, batch.label(run), batch.attempt)
+        statuses = (
+            dict(known)
+            if known is not None
+            else await _statuses(run, batch.label(run), batch.attempt)
+        )
         while True:
             for name in decide.to_start(order, statuses, batch.max_concurrent):
                 body = _manifest(run, batch, by_name[name])
