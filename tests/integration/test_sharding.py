@@ -68,7 +68,10 @@ def test_each_operator_drives_the_runs_of_its_own_namespaces(
             runs[world.namespace] = [world.run(go, obj) for obj in ("x", "y", "x")]
         for world in (a, b):
             for run in runs[world.namespace]:
-                assert world.wait_run(run)["phase"] == "Succeeded"
+                status = world.wait_run(run)
+                seen = {obj: world.status(obj) for obj in ("x", "y")}
+                seen["runs of x"] = [r.get("status") for r in world.runs("x")]
+                assert status["phase"] == "Succeeded", (run, status, seen)
     finally:
         for operator in operators:
             operator.stop()

@@ -52,7 +52,8 @@ class _Queue:
     worker: asyncio.Task[None] | None = None
     current: str | None = None  # the run being driven now
     drive: asyncio.Task[Any] | None = None  # and its task
-    unmarked: set[str] = field(default_factory=set)  # queued runs with no status yet
+    # Queued runs with no status yet -> the resourceVersion they were seen at.
+    unmarked: dict[str, str] = field(default_factory=dict)
     # The newest watch body of each run not driven yet: its first drive starts from it
     # rather than reading it again. Later drives (after waiting) read afresh.
     fresh: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -86,10 +87,11 @@ class Scheduler:
         if name not in queue.driven:
             queue.fresh[name] = slim(pi)
         if name not in queue.runs and not (pi.get("status") or {}).get("phase"):
+            version = pi["metadata"].get("resourceVersion", "")
             if queue.current and queue.current != name:
-                self._background(self._mark_pending(key[0], name, queue.current))
+                self._background(self._mark_pending(key[0], name, version, queue.current))
             else:
-                queue.unmarked.add(name)
+                queue.unmarked[name] = version
         if name not in queue.runs:
             queue.runs[name] = (pi["metadata"].get("creationTimestamp", ""), next(self._seen))
         queue.wake.set()
@@ -143,8 +145,9 @@ class Scheduler:
                 name = preferred if preferred in queue.runs else order[0]
                 queue.wake.clear()
                 queue.current = name
-                for other in sorted(queue.unmarked - {name}):
-                    self._background(self._mark_pending(key[0], other, name))
+                for other, version in sorted(queue.unmarked.items()):
+                    if other != name:
+                        self._background(self._mark_pending(key[0], other, version, name))
                 queue.unmarked.clear()
                 try:
                     async with self.engine.slots.held():
@@ -198,15 +201,23 @@ class Scheduler:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _mark_pending(self, namespace: str, name: str, holder: str) -> None:
-        """A run queued behind another says so at once, rather than showing nothing."""
+    async def _mark_pending(self, namespace: str, name: str, version: str, holder: str) -> None:
+        """A run queued behind another says so at once, rather than showing nothing.
+
+        A compare-and-set on the version the run was seen at: this write runs in the
+        background, and on a loaded server it can land after the run itself was driven and
+        ended; a plain patch would then turn its final record back into Pending, and the
+        run would be driven a second time."""
+        status = {"phase": "Pending", "message": f"waiting for {holder} to end"}
         try:
             await self.engine.kube.patch(
                 PROCESS_INSTANCES,
                 name,
-                {"status": {"phase": "Pending", "message": f"waiting for {holder} to end"}},
+                {"metadata": {"resourceVersion": version}, "status": status},
                 namespace=namespace,
                 subresource="status",
+                conflict_ok=True,
+                missing_ok=True,
             )
         except (ApiError, OSError) as error:
             logger.warning("could not mark %s pending: %s", name, error)
