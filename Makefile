@@ -82,7 +82,7 @@ lint: $(STAMP) ## ruff, hadolint (Dockerfile), shellcheck (scripts)
 	$(BIN)/shellcheck --external-sources --source-path=SCRIPTDIR hack/*.sh .ci/run
 
 typecheck: $(STAMP) ## mypy --strict
-	$(BIN)/mypy operator/kattle hack/controlplane.py hack/node.py hack/bench.py hack/bench_related.py hack/soak.py hack/generate_chart.py
+	$(BIN)/mypy operator/kattle hack/controlplane.py hack/node.py hack/bench.py hack/bench_related.py hack/bench_peers.py hack/peer_kopf.py hack/soak.py hack/generate_chart.py
 
 unit: $(STAMP) ## unit tests only (no control plane)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -103,8 +103,11 @@ demo-cluster: setup ## on a local node (root): build the image, helm install, an
 	PATH=$(CURDIR)/$(BIN):$$PATH hack/demo-cluster.sh
 
 BENCH_SIZES ?= 100 1000
-bench: setup ## throughput and latency against the API server's ceiling (BENCH_SIZES="100 1000 10000")
+PEER_OBJECTS ?= 1000
+PEER_ROUNDS ?= 2
+bench: setup ## against the API server's ceiling (BENCH_SIZES), then against a plain Kopf operator (PEER_OBJECTS, PEER_ROUNDS)
 	$(BIN)/python hack/bench.py --sizes $(BENCH_SIZES)
+	$(BIN)/python hack/bench_peers.py --objects $(PEER_OBJECTS) --rounds $(PEER_ROUNDS)
 
 SOAK_SECONDS ?= 3600
 soak: setup ## an hour (SOAK_SECONDS) of runs with faulty handlers and a crashing operator; a tally

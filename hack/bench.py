@@ -202,7 +202,9 @@ async def noop_handler() -> AsyncIterator[str]:
 
 
 @contextlib.contextmanager
-def operator(kubeconfig: Path, log: Path, concurrency: int) -> Iterator[subprocess.Popen[bytes]]:
+def operator(
+    kubeconfig: Path, log: Path, concurrency: int, *flags: str
+) -> Iterator[subprocess.Popen[bytes]]:
     kattle = [str(Path(sys.executable).parent / "kattle")]
     profile = os.environ.get("KATTLE_BENCH_PROFILE")
     if profile:  # where the operator's time goes: cProfile output for pstats or snakeviz
@@ -218,6 +220,7 @@ def operator(kubeconfig: Path, log: Path, concurrency: int) -> Iterator[subproce
                 f"--kubeconfig={kubeconfig}",
                 f"--namespace={NAMESPACE}",
                 f"--max-active-runs={concurrency}",
+                *flags,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -35,13 +35,14 @@ def _lifecycle(
     handler_server: HandlerServer,
     first_delays: dict[str, float],
     pace: float = 0.0,
+    record: str = "Always",
     **handler: Any,
 ) -> str:
     """A type with a create process and `go` (stopped -> going -> gone), whose pre, main and
     post handlers each add their name to the data, each call taking `pace` seconds; a
     handler named in `first_delays` takes that long on its first call. Returns `go`."""
     world.define_type()
-    world.process("create", ["requested"], "creating", "stopped", trigger="create")
+    world.process("create", ["requested"], "creating", "stopped", trigger="create", record=record)
     go = world.process("go", ["stopped"], "going", "gone")
     for name, phase in (("pre", "pre"), ("main", "handler"), ("post", "post")):
         path = f"/{world.type}/{name}"
@@ -107,18 +108,22 @@ def test_a_killed_operator_resumes_every_run_exactly_once(
 RUNS = 200
 
 
+@pytest.mark.parametrize("record", ["Always", "OnFailure"])
 def test_random_kills_during_many_concurrent_runs_lose_and_repeat_nothing(
     resume_world: World,
     handler_server: HandlerServer,
     kubeconfig: Path,
     tmp_path: Path,
+    record: str,
 ) -> None:
     """SIGKILL at random moments while 200 objects are created and 200 runs are driven:
-    every run ends Succeeded, with each of its transitions exactly once."""
+    every run ends Succeeded, with each of its transitions exactly once. With `record:
+    OnFailure` the create runs leave no record: each still ran as one run (one name, one
+    idempotency key in every call of its handler)."""
     seed = random.randrange(1 << 32)
     rng = random.Random(seed)
     world = resume_world
-    go = _lifecycle(world, handler_server, {}, pace=0.05)
+    go = _lifecycle(world, handler_server, {}, pace=0.05, record=record)
     prefix = f"/{world.type}"
     handler_server.script(f"{prefix}/made", Reply({"status": {"made": True}}, delay=0.05))
     world.handler("made", [f"{world.type}.create"], handler_server.url(f"{prefix}/made"))
@@ -162,13 +167,25 @@ def test_random_kills_during_many_concurrent_runs_lose_and_repeat_nothing(
         ], (context, name, final)
         assert final["data"] == {"pre": 1, "main": 1, "post": 1}, (context, name)
         found = world.runs(name)  # the create run and this one, both adopted: none twice
-        assert len(found) == 2, (context, name, [(r["metadata"], r.get("status")) for r in found])
-        created, ran = found
+        seen = (context, name, [(r["metadata"], r.get("status")) for r in found])
+        if record == "Always":
+            assert len(found) == 2, seen
+            created, ran = found
+            assert [(t["from"], t["to"]) for t in created["status"]["transitions"]] == [
+                ("requested", "creating"),
+                ("creating", "stopped"),
+            ], (context, name)
+        else:
+            assert len(found) == 1, seen
+            ran = found[0]
+            calls = [
+                (c.event["run"]["name"], c.event["idempotencyKey"])
+                for c in handler_server.calls(f"{prefix}/made")
+                if c.event["resource"]["metadata"]["name"] == name
+            ]
+            assert calls, (context, name)
+            assert len(set(calls)) == 1, (context, name, calls)
         assert ran["metadata"]["name"] == runs[name]
-        assert [(t["from"], t["to"]) for t in created["status"]["transitions"]] == [
-            ("requested", "creating"),
-            ("creating", "stopped"),
-        ], (context, name)
         status = world.status(name)
         assert (status["state"], status["transitioning"], status["made"]) == ("gone", "no", True)
 

@@ -65,6 +65,12 @@ class RelatedRuns(KattleModel):
     )
 
 
+RecordMode = Literal["Always", "OnFailure"]
+# The triggers whose runs may go unrecorded: the operator starts them from the object alone,
+# so it can start them again, by name, from the object alone after a restart.
+UNRECORDED_TRIGGERS = frozenset({"create", "delete"})
+
+
 class ProcessDefinitionSpec(KattleModel):
     """The states a process moves an object through, and what starts it."""
 
@@ -129,6 +135,16 @@ class ProcessDefinitionSpec(KattleModel):
             "What starts the process: `create` runs it when an object is created, `delete` "
             "runs it before an object may go (a finalizer holds the object), `manual` (the "
             "default) runs it when a ProcessInstance asks for it, e.g. `kattle run`."
+        ),
+    )
+    record: RecordMode = Field(
+        default="Always",
+        description=(
+            "Which runs the operator started itself (on `create` and `delete`) keep a "
+            "ProcessInstance: `Always` (the default) every one; `OnFailure` only those that "
+            "fail, retry or are canceled, so a run that succeeds costs no record (the object's "
+            "`status.lastRun` still shows it). Runs asked for by a ProcessInstance, and runs "
+            "of chains, onError and relatedRuns, always keep theirs."
         ),
     )
     related_runs: list[RelatedRuns] = Field(

@@ -22,9 +22,10 @@ from kattle.kube.finalizers import FINALIZER
 from kattle.kube.kinds import PROCESS_INSTANCES, kind_of
 from kattle.machine import deletion
 from kattle.machine.conditions import set_condition
-from kattle.machine.names import run_name
+from kattle.machine.records import goes_unrecorded, lifecycle_run_name, unrecorded_holder
 from kattle.runner.engine import Engine, ObjectKey
 from kattle.runner.manifests import run_manifest
+from kattle.runner.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +34,10 @@ RETRY_MAX_SECONDS = 30.0
 
 
 class ObjectController:
-    def __init__(self, engine: Engine, *, runs_namespace: str) -> None:
+    def __init__(self, engine: Engine, *, runs_namespace: str, scheduler: Scheduler) -> None:
         self.engine = engine
         self.runs_namespace = runs_namespace
+        self.scheduler = scheduler
         # Runs this operator created, by object (forgotten with it); repeated events for the
         # same object skip the create.
         self._created: dict[ObjectKey, set[str]] = {}
@@ -147,6 +149,8 @@ class ObjectController:
         if has_delete and FINALIZER not in finalizers:
             await self._patch_meta(body, definition, {"finalizers": [*finalizers, FINALIZER]})
         status = body.get("status") or {}
+        if status.get("activeRun"):
+            await self._resume_unrecorded(body, definition)
         if status.get("state") or status.get("activeRun"):
             return
         create = self.engine.catalog.create_process(type_name)
@@ -206,20 +210,65 @@ class ObjectController:
         self, body: Mapping[str, Any], definition: ResourceDefinition, process: str, trigger: str
     ) -> None:
         meta = body["metadata"]
-        name = run_name(meta["name"], process, meta["uid"])
+        name = lifecycle_run_name(meta, process)
         namespace = meta.get("namespace") or self.runs_namespace
         created = self._created.setdefault(self.key_of(body, definition), set())
         if name in created:
             return
-        await self.engine.kube.create(
-            PROCESS_INSTANCES,
-            run_manifest(
-                name=name, namespace=namespace, process=process, obj=body, trigger=trigger
-            ),
-            namespace,
-            exists_ok=True,
-        )
+        spec = self.engine.catalog.process_spec(process)
+        if spec is not None and goes_unrecorded(spec, trigger):
+            self.scheduler.submit_unrecorded(
+                run_manifest(
+                    name=name,
+                    namespace=namespace,
+                    process=process,
+                    obj=body,
+                    trigger=trigger,
+                    seed=name,
+                )
+            )
+        else:
+            await self.engine.kube.create(
+                PROCESS_INSTANCES,
+                run_manifest(
+                    name=name, namespace=namespace, process=process, obj=body, trigger=trigger
+                ),
+                namespace,
+                exists_ok=True,
+            )
         created.add(name)
+
+    async def _resume_unrecorded(
+        self, body: Mapping[str, Any], definition: ResourceDefinition
+    ) -> None:
+        """A run without a record that holds the object and that this operator did not
+        start (it restarted, or took over from another): started again by its name, unless
+        it recorded itself meanwhile (then the record's watch event drives it)."""
+        meta, status = body["metadata"], body.get("status") or {}
+        name = unrecorded_holder(meta, status, self.engine.catalog.process_spec)
+        created = self._created.setdefault(self.key_of(body, definition), set())
+        if name is None or name in created:
+            return
+        namespace = meta.get("namespace") or self.runs_namespace
+        created.add(name)
+        if await self.engine.kube.get(PROCESS_INSTANCES, name, namespace, missing_ok=True):
+            return
+        process = status["process"]
+        spec = self.engine.catalog.process_spec(process)
+        trigger = spec.trigger if spec is not None else "create"
+        logger.info(
+            "object %s/%s: resuming %s, a run without a record", namespace, meta["name"], name
+        )
+        self.scheduler.submit_unrecorded(
+            run_manifest(
+                name=name,
+                namespace=namespace,
+                process=process,
+                obj=body,
+                trigger=trigger,
+                seed=name,
+            )
+        )
 
     async def _set_initial_state(
         self, body: Mapping[str, Any], definition: ResourceDefinition

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kattle.api.processdefinition import HandlerPhase, ProcessDefinition
+from kattle.api.processdefinition import HandlerPhase, ProcessDefinition, ProcessDefinitionSpec
 from kattle.api.processhandler import ProcessHandler, ProcessHandlerSpec
 from kattle.api.resourcedefinition import ResourceDefinition
 from kattle.machine.admission import current_state
@@ -78,6 +78,10 @@ class Catalog:
             if spec.group == group and spec.names.kind == kind:
                 return definition
         return None
+
+    def process_spec(self, name: str) -> ProcessDefinitionSpec | None:
+        definition = self.processes.get(name)
+        return definition.spec if definition is not None else None
 
     def processes_of(self, resource_type: str) -> list[ProcessDefinition]:
         return sorted(

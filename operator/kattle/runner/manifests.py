@@ -8,6 +8,11 @@ from typing import Any
 from kattle.machine.names import owner_reference
 from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
 
+# What a run's idempotency keys and the names of its children derive from, when it is not
+# its uid: a run that starts without a record (`record: OnFailure`) has no uid until it
+# needs one, and its keys must not change when it gets one, nor across a restart.
+RUN_SEED_ANNOTATION = "kattle.dev/run-seed"
+
 
 def run_manifest(
     *,
@@ -20,6 +25,7 @@ def run_manifest(
     parent: str | None = None,
     labels: Mapping[str, str] | None = None,
     ancestry: list[dict[str, str]] | None = None,
+    seed: str | None = None,
 ) -> dict[str, Any]:
     """A ProcessInstance the operator creates: labelled and owned by its object."""
     meta = obj["metadata"]
@@ -46,6 +52,7 @@ def run_manifest(
                 **(labels or {}),
             },
             "ownerReferences": [owner_reference(obj)],
+            **({"annotations": {RUN_SEED_ANNOTATION: seed}} if seed else {}),
         },
         "spec": spec,
     }

@@ -50,6 +50,7 @@ from kattle.machine.admission import (
 )
 from kattle.machine.conditions import run_succeeded
 from kattle.machine.merge import merge
+from kattle.machine.records import unrecorded_holder
 from kattle.runner import endings
 from kattle.runner.calls import run_handlers
 from kattle.runner.driving import (
@@ -61,7 +62,7 @@ from kattle.runner.driving import (
     now,
 )
 from kattle.runner.engine import Engine, ObjectKey
-from kattle.runner.manifests import run_manifest
+from kattle.runner.manifests import RUN_SEED_ANNOTATION, run_manifest
 
 __all__ = ["Engine", "ObjectKey", "Outcome", "ProcessRun", "Result", "run_manifest"]
 
@@ -70,6 +71,8 @@ logger = logging.getLogger(__name__)
 # A run naming a process the operator has not heard of yet waits this long for its
 # definition: a ProcessDefinition and a ProcessInstance applied together race.
 DEFINITION_GRACE_SECONDS = 5.0
+# What a run without a record keeps to itself: it records itself on any other phase.
+UNRECORDED_PHASES = frozenset({"Pending", "Running", "Succeeded"})
 
 
 class ProcessRun:
@@ -81,7 +84,10 @@ class ProcessRun:
         meta, spec = pi["metadata"], pi["spec"]
         self.name: str = meta["name"]
         self.namespace: str = meta["namespace"]
-        self.uid: str = meta["uid"]
+        # A run started without a record (`record: OnFailure`) has no uid: its seed stands
+        # in for it, also once the run records itself.
+        self.recorded = bool(meta.get("uid"))
+        self.uid: str = (meta.get("annotations") or {}).get(RUN_SEED_ANNOTATION) or meta["uid"]
         self.process_name: str = spec["process"]
         self.type_name = self.process_name.partition(".")[0]
         self.resource_name: str = spec["resource"]["name"]
@@ -220,15 +226,22 @@ class ProcessRun:
 
     async def _fact(self, fact: Fact, status: Mapping[str, Any]) -> bool:
         if fact is Fact.HOLDER_RUNNING:
-            return await self._run_alive(holder_of(status) or "")
+            # A holder without a record is alive: after a restart its object starts it
+            # again (machine/records.py), so no other run may take the object meanwhile.
+            meta = self.obj.get("metadata") or {}
+            unrecorded = unrecorded_holder(meta, status, self.engine.catalog.process_spec)
+            return await self._run_alive(holder_of(status) or "", missing=unrecorded is not None)
         name = self.parent if fact is Fact.PARENT_RUNNING else previous_of(status, self.name)
         return not self.engine.ended.known(self.key, name or "") and await self._run_alive(
             name or ""
         )
 
-    async def _run_alive(self, name: str) -> bool:
+    async def _run_alive(self, name: str, *, missing: bool = False) -> bool:
+        """Whether the run has not ended; `missing` is the answer when it has no record."""
         other = await self.engine.kube.get(PROCESS_INSTANCES, name, self.namespace, missing_ok=True)
-        return other is not None and (other.get("status") or {}).get("phase") not in FINAL_PHASES
+        if other is None:
+            return missing
+        return (other.get("status") or {}).get("phase") not in FINAL_PHASES
 
     def _took_before(self, target: Target) -> bool:
         return any(t.to == target.spec.transitioning for t in self.record.transitions)
@@ -339,6 +352,13 @@ class ProcessRun:
         wire = self.record.to_wire()
         if wire == self._written and not force:
             return
+        if not self.recorded:
+            if phase in UNRECORDED_PHASES:
+                # Kept in memory only: the scheduler drives the run again from it.
+                self.pi["status"] = wire
+                self._written = wire
+                return
+            await self._create_record(phase)
         # A deleted run has nothing left to record.
         await self.engine.kube.patch(
             PROCESS_INSTANCES,
@@ -349,6 +369,18 @@ class ProcessRun:
             missing_ok=True,
         )
         self._written = wire
+
+    async def _create_record(self, phase: str) -> None:
+        """A run started without a record (`record: OnFailure`) gets one when it first
+        needs it. A restart in between starts it again, by name, from its object."""
+        body = {k: v for k, v in self.pi.items() if k != "status"}
+        created = await self.engine.kube.create(
+            PROCESS_INSTANCES, body, self.namespace, exists_ok=True
+        )
+        self.recorded = True
+        if created is not None:
+            self.pi = created
+        self.log.info("%s is recorded from now on: it is %s", self.name, phase)
 
     @property
     def recorded_phase(self) -> str | None:

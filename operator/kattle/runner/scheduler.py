@@ -58,6 +58,9 @@ class _Queue:
     # rather than reading it again. Later drives (after waiting) read afresh.
     fresh: dict[str, dict[str, Any]] = field(default_factory=dict)
     driven: set[str] = field(default_factory=set)
+    # Runs without a record (`record: OnFailure`): their newest body, in memory only, until
+    # they end or record themselves.
+    unrecorded: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Scheduler:
@@ -86,7 +89,8 @@ class Scheduler:
         queue = self._queues.setdefault(key, _Queue())
         if name not in queue.driven:
             queue.fresh[name] = slim(pi)
-        if name not in queue.runs and not (pi.get("status") or {}).get("phase"):
+        unmarked = name not in queue.runs and name not in queue.unrecorded
+        if unmarked and not (pi.get("status") or {}).get("phase"):
             version = pi["metadata"].get("resourceVersion", "")
             if queue.current and queue.current != name:
                 self._background(self._mark_pending(key[0], name, version, queue.current))
@@ -97,6 +101,13 @@ class Scheduler:
         queue.wake.set()
         if queue.worker is None or queue.worker.done():
             queue.worker = asyncio.create_task(self._work(key), name=f"runs:{'/'.join(key)}")
+
+    def submit_unrecorded(self, manifest: dict[str, Any]) -> None:
+        """A run that begins without a record: driven from this body."""
+        key = object_key_of_run(manifest)
+        queue = self._queues.setdefault(key, _Queue())
+        queue.unrecorded[manifest["metadata"]["name"]] = manifest
+        self.submit(manifest)
 
     def forget(self, pi: Mapping[str, Any], *, deleted: bool = False) -> None:
         """A run ended or was deleted: it needs no worker. A deleted run stops at once."""
@@ -153,7 +164,7 @@ class Scheduler:
                     async with self.engine.slots.held():
                         fresh = queue.fresh.pop(name, None)
                         queue.driven.add(name)
-                        queue.drive = asyncio.create_task(self._drive(key[0], name, fresh))
+                        queue.drive = asyncio.create_task(self._drive(key, name, fresh))
                         try:
                             result = await queue.drive
                         except asyncio.CancelledError:
@@ -182,6 +193,7 @@ class Scheduler:
                     continue
                 if result is None or result.outcome is Outcome.ENDED:
                     queue.runs.pop(name, None)
+                    queue.unrecorded.pop(name, None)
                     self.engine.ended.ended_here(key, name)
                     preferred = None
                     if self._on_run_ended is not None:
@@ -222,13 +234,23 @@ class Scheduler:
         except (ApiError, OSError) as error:
             logger.warning("could not mark %s pending: %s", name, error)
 
-    async def _drive(self, namespace: str, name: str, fresh: dict[str, Any] | None) -> Any:
-        pi = fresh or await self.engine.kube.get(
-            PROCESS_INSTANCES, name, namespace, missing_ok=True
+    async def _drive(self, key: ObjectKey, name: str, fresh: dict[str, Any] | None) -> Any:
+        queue = self._queues[key]
+        pi = (
+            fresh
+            or queue.unrecorded.get(name)
+            or await self.engine.kube.get(PROCESS_INSTANCES, name, key[0], missing_ok=True)
         )
         if pi is None:
             return None
-        return await ProcessRun(self.engine, pi).drive()
+        run = ProcessRun(self.engine, pi)
+        try:
+            return await run.drive()
+        finally:
+            if run.recorded:
+                queue.unrecorded.pop(name, None)  # its watch events drive it from now on
+            elif name in queue.unrecorded:
+                queue.unrecorded[name] = run.pi
 
     # -- history --------------------------------------------------------------------------
 

@@ -128,9 +128,10 @@ async def build_runtime(info: kopf.ConnectionInfo, options: OperatorOptions) -> 
         health.ready.set()
     diagrams = DiagramKeeper(engine)
     diagrams.changed()
-    objects = ObjectController(engine, runs_namespace=options.runs_namespace)
+    scheduler = Scheduler(engine)
+    objects = ObjectController(engine, runs_namespace=options.runs_namespace, scheduler=scheduler)
     fallbacks = watch_seam.Fallbacks(lambda kind: metrics.watch_fallback_events.labels(kind).inc())
-    return Runtime(engine, Scheduler(engine), objects, health, diagrams, fallbacks)
+    return Runtime(engine, scheduler, objects, health, diagrams, fallbacks)
 
 
 async def close_runtime(current: Runtime) -> None:
