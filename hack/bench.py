@@ -35,6 +35,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -182,11 +183,15 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+HANDLER_CALLS: list[float] = []  # when the no-op handler was called (wall clock), in order
+
+
 @contextlib.asynccontextmanager
 async def noop_handler() -> AsyncIterator[str]:
     """A webhook that answers `{}` at once: the handler's own cost is near zero."""
 
     async def reply(_: web.Request) -> web.Response:
+        HANDLER_CALLS.append(time.time())
         return web.json_response({})
 
     app = web.Application()
@@ -220,6 +225,7 @@ def operator(
                 f"--kubeconfig={kubeconfig}",
                 f"--namespace={NAMESPACE}",
                 f"--max-active-runs={concurrency}",
+                "--log-format=full",  # time-stamped lines: the idle run's trace reads them
                 *flags,
             ],
             stdout=out,
@@ -578,6 +584,52 @@ async def measure_idle(
     }
 
 
+def log_times(log: Path, run: str) -> dict[str, float]:
+    """When the operator logged that `run` took its object and that it ended (wall clock,
+    from the log's time stamps, to the millisecond)."""
+    found: dict[str, float] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if run not in line or not line.startswith("["):
+            continue
+        stamp = datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        if " started on " in line:
+            found.setdefault("taken", stamp)
+        elif " ended " in line:
+            found.setdefault("ended", stamp)
+    return found
+
+
+async def trace_one(
+    cluster: Cluster, watcher: RunWatcher, type_name: str, obj: dict[str, Any], log: Path
+) -> dict[str, float]:
+    """Where the milliseconds of one manual run with one no-op handler go, on an idle
+    system: the benchmark's clock, the handler's, and the operator's log."""
+    started = time.time()
+    created = await cluster.kube.create(PROCESS_INSTANCES, manual_run(type_name, obj), NAMESPACE)
+    posted = time.time()
+    name = created["metadata"]["name"]
+    await watcher.wait(lambda: name in watcher.ended, within=30)
+    seen = time.time() - (time.monotonic() - watcher.ended[name][0])
+    called = HANDLER_CALLS[-1]
+    for _ in range(100):  # the operator's log is a file, written as it goes: no event
+        logged = log_times(log, name)
+        if len(logged) == 2:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        return {}
+    return {
+        "POST of the run (the request)": round((posted - started) * 1000, 1),
+        "watch event, admission, take PATCH": round((logged["taken"] - posted) * 1000, 1),
+        "to the handler's call": round((called - logged["taken"]) * 1000, 1),
+        "reply, done PATCH": round((logged["ended"] - called) * 1000, 1),
+        "Event POST (unless --events=warnings), record PATCH, watch event": round(
+            (seen - logged["ended"]) * 1000, 1
+        ),
+        "total": round((seen - started) * 1000, 1),
+    }
+
+
 VARIANTS = ("one_handler", "no_handlers", "related")
 
 # -- the run ----------------------------------------------------------------------------------
@@ -590,6 +642,7 @@ async def measure_sizes(
     url: str,
     args: argparse.Namespace,
     results: dict[str, Any],
+    log: Path,
 ) -> None:
     objects: dict[str, dict[str, Any]] = {}
     meter = CpuMeter(cluster.plane, pid)
@@ -629,6 +682,9 @@ async def measure_sizes(
     results["idle_manual_run_one_handler"] = await measure_idle(
         cluster, watcher, idle_type, objects[idle_type]["o0"], args.idle_runs
     )
+    results["idle_trace_ms"] = await trace_one(
+        cluster, watcher, idle_type, objects[idle_type]["o0"], log
+    )
 
 
 async def bench(args: argparse.Namespace, bin_dir: Path) -> dict[str, Any]:
@@ -652,7 +708,8 @@ async def bench(args: argparse.Namespace, bin_dir: Path) -> dict[str, Any]:
         for namespace in (NAMESPACE, CEILING_NAMESPACE):
             cluster.kubectl("create", "namespace", namespace)
         async with noop_handler() as url:
-            with operator(plane.kubeconfig, state / "operator.log", args.concurrency) as process:
+            log = state / "operator.log"
+            with operator(plane.kubeconfig, log, args.concurrency, *args.operator_flag) as process:
                 cluster.apply(definitions("benchceiling", None))
                 cluster.wait_ready("benchceiling")
                 print("measuring the ceiling", file=sys.stderr)
@@ -662,7 +719,9 @@ async def bench(args: argparse.Namespace, bin_dir: Path) -> dict[str, Any]:
                 watcher = RunWatcher(kube)
                 await watcher.start()
                 try:
-                    await measure_sizes(cluster, watcher, process.pid, url, args, results)
+                    await measure_sizes(
+                        cluster, watcher, process.pid, url, args, results, state / "operator.log"
+                    )
                 finally:
                     await watcher.stop()
                 results["operator_peak_rss_mb"] = round(peak_rss_mb(process.pid), 1)
@@ -700,6 +759,8 @@ def report(results: dict[str, Any]) -> str:
             f"idle manual run, one handler: p50 {idle['latency_ms']['p50']} ms, "
             f"p95 {idle['latency_ms']['p95']} ms over {idle['runs']} runs",
         ]
+        trace = results.get("idle_trace_ms") or {}
+        lines += [f"  {part}: {ms} ms" for part, ms in trace.items()]
     lines.append(f"operator peak RSS: {results['operator_peak_rss_mb']} MB")
     for n, variants in results["sizes"].items():
         for variant, phases in variants.items():
@@ -782,6 +843,13 @@ def main() -> int:
         type=int,
         default=20,
         help="parents (each with 10 children) in the related-runs batch",
+    )
+    parser.add_argument(
+        "--operator-flag",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="a flag for `kattle operator`, e.g. --operator-flag=--events=warnings (repeatable)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the control plane's folder")
     args = parser.parse_args()

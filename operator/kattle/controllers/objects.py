@@ -216,26 +216,19 @@ class ObjectController:
         if name in created:
             return
         spec = self.engine.catalog.process_spec(process)
-        if spec is not None and goes_unrecorded(spec, trigger):
-            self.scheduler.submit_unrecorded(
-                run_manifest(
-                    name=name,
-                    namespace=namespace,
-                    process=process,
-                    obj=body,
-                    trigger=trigger,
-                    seed=name,
-                )
-            )
+        unrecorded = spec is not None and goes_unrecorded(spec, trigger)
+        manifest = run_manifest(
+            name=name,
+            namespace=namespace,
+            process=process,
+            obj=body,
+            trigger=trigger,
+            seed=name if unrecorded else None,
+        )
+        if unrecorded:
+            self.scheduler.submit_unrecorded(manifest)
         else:
-            await self.engine.kube.create(
-                PROCESS_INSTANCES,
-                run_manifest(
-                    name=name, namespace=namespace, process=process, obj=body, trigger=trigger
-                ),
-                namespace,
-                exists_ok=True,
-            )
+            await self.engine.kube.create(PROCESS_INSTANCES, manifest, namespace, exists_ok=True)
         created.add(name)
 
     async def _resume_unrecorded(
@@ -259,16 +252,10 @@ class ObjectController:
         logger.info(
             "object %s/%s: resuming %s, a run without a record", namespace, meta["name"], name
         )
-        self.scheduler.submit_unrecorded(
-            run_manifest(
-                name=name,
-                namespace=namespace,
-                process=process,
-                obj=body,
-                trigger=trigger,
-                seed=name,
-            )
+        manifest = run_manifest(
+            name=name, namespace=namespace, process=process, obj=body, trigger=trigger, seed=name
         )
+        self.scheduler.submit_unrecorded(manifest)
 
     async def _set_initial_state(
         self, body: Mapping[str, Any], definition: ResourceDefinition

@@ -156,10 +156,7 @@ class Scheduler:
                 name = preferred if preferred in queue.runs else order[0]
                 queue.wake.clear()
                 queue.current = name
-                for other, version in sorted(queue.unmarked.items()):
-                    if other != name:
-                        self._background(self._mark_pending(key[0], other, version, name))
-                queue.unmarked.clear()
+                self._mark_queued(key[0], queue, name)
                 try:
                     async with self.engine.slots.held():
                         fresh = queue.fresh.pop(name, None)
@@ -212,6 +209,13 @@ class Scheduler:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _mark_queued(self, namespace: str, queue: _Queue, current: str) -> None:
+        """Runs queued with no status yet say they wait for the one driven now."""
+        for other, version in sorted(queue.unmarked.items()):
+            if other != current:
+                self._background(self._mark_pending(namespace, other, version, current))
+        queue.unmarked.clear()
 
     async def _mark_pending(self, namespace: str, name: str, version: str, holder: str) -> None:
         """A run queued behind another says so at once, rather than showing nothing.
