@@ -243,8 +243,10 @@ class ObjectController:
         if name is None or name in created:
             return
         namespace = meta.get("namespace") or self.runs_namespace
+        # Noted only once the read went through: on an API error the event is tried again.
+        found = await self.engine.kube.get(PROCESS_INSTANCES, name, namespace, missing_ok=True)
         created.add(name)
-        if await self.engine.kube.get(PROCESS_INSTANCES, name, namespace, missing_ok=True):
+        if found is not None:
             return
         process = status["process"]
         spec = self.engine.catalog.process_spec(process)
