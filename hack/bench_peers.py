@@ -334,13 +334,19 @@ async def compare(args: argparse.Namespace, bin_dir: Path) -> dict[str, Any]:
     for index in range(args.rounds):
         # Forward, then backward: no system always runs first on a machine that warms or
         # cools.
-        order = SYSTEMS if index % 2 == 0 else SYSTEMS[::-1]
+        systems = tuple(args.systems)
+        order = systems if index % 2 == 0 else systems[::-1]
         figures = {}
         for system in order:
             print(f"round {index + 1}: {system}, {args.objects} objects", file=sys.stderr)
             figures[system] = await measure_system(system, args, bin_dir)
         rounds.append(figures)
-    return {"objects": args.objects, "rounds": rounds, "median": medians(rounds)}
+    return {
+        "objects": args.objects,
+        "systems": list(args.systems),
+        "rounds": rounds,
+        "median": medians(rounds, args.systems),
+    }
 
 
 MEDIAN_FIELDS = (
@@ -352,24 +358,25 @@ MEDIAN_FIELDS = (
 )
 
 
-def medians(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def medians(rounds: list[dict[str, Any]], systems: list[str]) -> dict[str, dict[str, float]]:
     return {
         system: {
             name: round(statistics.median(r[system][name] for r in rounds), 2)
             for name in MEDIAN_FIELDS
         }
-        for system in SYSTEMS
+        for system in systems
     }
 
 
 def report(results: dict[str, Any]) -> str:
-    median, kopf = results["median"], results["median"]["kopf"]
-    ours = [s for s in SYSTEMS if s != "kopf"]
+    median, systems = results["median"], results["systems"]
+    kopf = median.get("kopf")
+    ours = [s for s in systems if s != "kopf"] if kopf else []
     lines = [
         f"peers: {results['objects']} objects created at once, one webhook call each "
         f"(median of {len(results['rounds'])} rounds, systems alternating, fresh control planes)",
         f"{'':<26}"
-        + "".join(f"{LABELS[s]:>13}" for s in SYSTEMS)
+        + "".join(f"{LABELS[s]:>13}" for s in systems)
         + "".join(f"{LABELS[s] + '/Kopf':>18}" for s in ours),
     ]
     labels = {
@@ -380,14 +387,14 @@ def report(results: dict[str, Any]) -> str:
         "controller_peak_rss_mb": "controller peak RSS MB",
     }
     for name, label in labels.items():
-        ratios = [median[s][name] / kopf[name] if kopf[name] else 0.0 for s in ours]
+        ratios = [median[s][name] / kopf[name] if kopf and kopf[name] else 0.0 for s in ours]
         lines.append(
             f"{label:<26}"
-            + "".join(f"{median[s][name]:>13}" for s in SYSTEMS)
+            + "".join(f"{median[s][name]:>13}" for s in systems)
             + "".join(f"{r:>17.2f}x" for r in ratios)
         )
     for index, figures in enumerate(results["rounds"], 1):
-        for system in SYSTEMS:
+        for system in systems:
             requests = ", ".join(
                 f"{k} {v}" for k, v in figures[system]["requests_per_object"].items()
             )
@@ -410,6 +417,13 @@ def main() -> int:
         type=Path,
         default=ROOT / "bench-results" / "peers.json",
         help="where the figures go, as JSON (default: bench-results/peers.json)",
+    )
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        choices=SYSTEMS,
+        default=list(SYSTEMS),
+        help="which systems to run (default: all; the ratios need kopf)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the control planes' folders")
     args = parser.parse_args()

@@ -157,3 +157,21 @@ def test_a_handler_may_not_write_another_state_machine_of_its_type(
     assert f"handler {handler} may not write status.allocState" in log["message"]
     assert "allocState" not in world.status("a")
     assert "ip" not in world.status("a")
+
+
+def test_a_permanent_error_is_not_retried(world: World, handler_server: HandlerServer) -> None:
+    """`permanent: true` next to `error`: the run fails at the first attempt although the
+    handler may be retried ten times, and says why."""
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    path = f"/{world.type}/refuses"
+    handler_server.script(path, Reply({"error": "size must be even", "permanent": True}))
+    world.handler("refuses", [go], handler_server.url(path), retryLimit=10)
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    final = world.wait_run(world.run(go, "a"))
+    assert final["phase"] == "Failed", final
+    assert final["attempts"] == 1, final
+    assert final["message"].endswith("size must be even (permanent: not retried)"), final
+    assert len(handler_server.calls(path)) == 1

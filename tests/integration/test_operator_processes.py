@@ -6,7 +6,7 @@ from typing import Any
 
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
-from tests.support.world import World, wait_for
+from tests.support.world import TEST_GROUP, World, wait_for
 
 
 def test_create_trigger_moves_a_new_object_to_done(world: World) -> None:
@@ -433,4 +433,52 @@ def test_kubectl_waits_on_a_runs_succeeded_condition(
     assert (failed["reason"], failed["message"]) == (
         "RetriesExhausted",
         world.pi(bad)["status"]["message"],
+    )
+
+
+def test_objects_carry_the_conditions_kstatus_reads(
+    world: World, handler_server: HandlerServer, kubectl: Kubectl
+) -> None:
+    """Ready, Reconciling and Stalled (kstatus's) and observedGeneration ride on the writes
+    that move an object: `kubectl wait --for=condition=Ready` works on any orchestrated
+    object, a running process is progressing and a failed one is stalled, for tools that
+    read kstatus (Flux, Argo CD) with no health script."""
+    world.define_type()
+    go = world.process("go", ["requested", "gone"], "going", "gone")
+    path = f"/{world.type}/slow"
+    handler_server.script(path, Reply({}, delay=1.5), Reply({"error": "disk full"}))
+    world.handler("slow", [go], handler_server.url(path), retryLimit=0)
+    world.wait_plan(go, 1)
+    world.create("a")
+    target = f"{world.plural}.{TEST_GROUP}/a"
+    where = ["-n", world.namespace, "--timeout=30s"]
+    kubectl.run("wait", "--for=condition=Ready", target, *where)
+
+    def conditions() -> dict[str, tuple[str, str]]:
+        found = world.status("a").get("conditions") or []
+        return {c["type"]: (c["status"], c["reason"]) for c in found}
+
+    run = world.run(go, "a")
+    kubectl.run("wait", "--for=condition=Reconciling", target, *where)
+    assert conditions() == {
+        "Ready": ("False", "Transitioning"),
+        "Reconciling": ("True", "Transitioning"),
+    }
+    world.wait_run(run)
+    kubectl.run("wait", "--for=condition=Ready", target, *where)
+    assert conditions() == {"Ready": ("True", "InState")}
+    failed = world.wait_run(world.run(go, "a"))
+    assert failed["phase"] == "Failed", failed
+    assert conditions() == {
+        "Ready": ("False", "TransitioningError"),
+        "Stalled": ("True", "TransitioningError"),
+    }
+    stalled = next(c for c in world.status("a")["conditions"] if c["type"] == "Stalled")
+    assert "disk full" in stalled["message"]
+    # A spec change while nothing runs is seen: observedGeneration catches up.
+    kubectl.run("patch", target, "-n", world.namespace, "--type=merge", "-p", '{"spec":{"size":2}}')
+    generation = world.get("a")["metadata"]["generation"]  # type: ignore[index]
+    wait_for(
+        "observedGeneration to catch up",
+        lambda: world.status("a").get("observedGeneration") == generation,
     )

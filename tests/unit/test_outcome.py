@@ -22,6 +22,15 @@ ONCE, TWICE, IGNORE = Rules(0, False), Rules(1, False), Rules(1, True)
         (CallResult("h", 1, error="down"), TWICE, Kind.RETRY, retry_delay(1)),
         (CallResult("h", 2, error="down"), TWICE, Kind.EXHAUSTED, 0.0),
         (CallResult("h", 1, error="down"), ONCE, Kind.EXHAUSTED, 0.0),
+        # a permanent error is the last attempt whatever the limit; Ignore still ignores it
+        (
+            CallResult("h", 1, error="bad input", permanent=True),
+            Rules(5, False),
+            Kind.EXHAUSTED,
+            0.0,
+        ),
+        (CallResult("h", 1, error="bad input", permanent=True), IGNORE, Kind.IGNORED, 0.0),
+        (CallResult("h", 1, permanent=True), TWICE, Kind.SUCCEEDED, 0.0),  # no error: nothing
         (CallResult("h", 1, error="down"), IGNORE, Kind.RETRY, retry_delay(1)),
         (CallResult("h", 2, error="down"), IGNORE, Kind.IGNORED, 0.0),
         (CallResult("h", 2, retry_after=1), IGNORE, Kind.IGNORED, 0.0),
@@ -53,3 +62,8 @@ def test_messages() -> None:
     assert failed_event(decide(CallResult("h", 1, error="down"), TWICE)) == (
         f"down; retrying in {retry_delay(1):.1f}s"
     )
+
+
+def test_a_permanent_error_says_so() -> None:
+    outcome = decide(CallResult("h", 1, error="bad input", permanent=True), TWICE)
+    assert outcome.message == "bad input (permanent: not retried)"

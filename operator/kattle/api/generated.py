@@ -69,6 +69,13 @@ class ResourceStatus(KattleModel):
         default=None, description="The state the running process started from."
     )
     last_run: RunSummary | None = Field(default=None, description="The last run that ended.")
+    observed_generation: int | None = Field(
+        default=None,
+        description=(
+            "The `metadata.generation` the operator last acted on: written with every state "
+            "change, and on its own when the spec changes while no process runs."
+        ),
+    )
     conditions: list[Condition] = conditions_field()
 
 

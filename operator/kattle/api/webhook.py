@@ -111,6 +111,14 @@ class ProcessReply(KattleModel):
     error: str | None = Field(
         default=None, max_length=4096, description="The step failed: why, for the object's status."
     )
+    permanent: bool = Field(
+        default=False,
+        description=(
+            "With `error`: the failure is for good (bad input, a refused request), so the "
+            "step is not retried whatever the handler's retryLimit; the run fails (or its "
+            "onError takes over, or failurePolicy Ignore goes on) at once."
+        ),
+    )
     message: str | None = Field(
         default=None, max_length=4096, description="A note for the run's log."
     )

@@ -22,6 +22,7 @@ from kattle.kube.finalizers import FINALIZER
 from kattle.kube.kinds import PROCESS_INSTANCES, kind_of
 from kattle.machine import deletion
 from kattle.machine.conditions import set_condition
+from kattle.machine.health import spec_acknowledgement, with_health
 from kattle.machine.records import goes_unrecorded, lifecycle_run_name, unrecorded_holder
 from kattle.runner.engine import Engine, ObjectKey
 from kattle.runner.manifests import run_manifest
@@ -151,6 +152,9 @@ class ObjectController:
         status = body.get("status") or {}
         if status.get("activeRun"):
             await self._resume_unrecorded(body, definition)
+        acknowledged = spec_acknowledgement(status, meta.get("generation"))
+        if acknowledged is not None:
+            await self._patch_status(body, definition, acknowledged)
         if status.get("state") or status.get("activeRun"):
             return
         create = self.engine.catalog.create_process(type_name)
@@ -262,15 +266,12 @@ class ObjectController:
     async def _set_initial_state(
         self, body: Mapping[str, Any], definition: ResourceDefinition
     ) -> None:
-        await self._patch_status(
-            body,
-            definition,
-            {
-                **definition.spec.initial_states,
-                "state": definition.spec.initial_state,
-                "transitioning": "no",
-            },
-        )
+        writes = {
+            **definition.spec.initial_states,
+            "state": definition.spec.initial_state,
+            "transitioning": "no",
+        }
+        await self._patch_status(body, definition, with_health(writes, body, "state"))
 
     async def _patch_meta(
         self, body: Mapping[str, Any], definition: ResourceDefinition, meta: dict[str, Any]

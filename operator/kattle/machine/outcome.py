@@ -4,7 +4,8 @@ retry rules, so the runner only has to act on it.
 A call ends in one of five ways (Cattle's): it succeeded (or chained), it asked to be called
 again later, it failed and is retried after a backoff, it failed for the last time
 (exhausted: the run fails or hands over to onError), or it failed for the last time under
-`failurePolicy: Ignore` (ignored: the run goes on). Every failed attempt, the last included,
+`failurePolicy: Ignore` (ignored: the run goes on). An error the reply calls `permanent` is
+the last attempt whatever the retry limit. Every failed attempt, the last included,
 is reported with one `HandlerFailed` Event.
 """
 
@@ -33,6 +34,7 @@ class CallResult:
     error: str | None = None  # unreachable, timeout, bad reply, error reply, bad chain...
     retry_after: int | None = None  # the reply's retryAfterSeconds (ignored with a chain)
     chains: bool = False
+    permanent: bool = False  # the reply said its error is for good: no retries
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,11 @@ class Outcome:
 
 def decide(result: CallResult, rules: Rules) -> Outcome:
     """The outcome of attempt `result.attempt` (1 for the first call of the step)."""
-    last = result.attempt > rules.retry_limit
     error = result.error
+    permanent = error is not None and result.permanent
+    last = result.attempt > rules.retry_limit or permanent
+    if permanent:
+        error = f"{error} (permanent: not retried)"
     if error is None and result.retry_after is not None and not result.chains:
         if not last:
             return Outcome(

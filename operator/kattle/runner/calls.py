@@ -173,6 +173,7 @@ async def _call(
         error=error,
         retry_after=None if reply is None else reply.retry_after_seconds,
         chains=bool(reply is not None and reply.chain),
+        permanent=bool(reply is not None and reply.permanent and reply.error),
     )
     return _Call(entry, reply, result, timeout)
 

@@ -22,6 +22,7 @@ from kattle.kube.kinds import PROCESS_INSTANCES, kind_of
 from kattle.machine import deletion, ending
 from kattle.machine import status as writes_of
 from kattle.machine.admission import Decision
+from kattle.machine.health import with_health
 from kattle.machine.names import owner_reference, run_name
 from kattle.runner.driving import Outcome, Result, Target, now
 from kattle.runner.engine import Engine
@@ -294,11 +295,16 @@ async def abandon(engine: Engine, pi: Mapping[str, Any]) -> None:
         and (transitioning in p.spec.start or p.metadata.name == process)
     )
     message = ending.deleted_message(name, transitioning, ways_out)
+    obj_name = pi["spec"]["resource"]["name"]
+    # The conditions from the newest body seen: a read here would only be for them.
+    known = engine.objects.get(kind, obj_name, namespace) or {}
+    state_field = definition.spec.state_field if definition is not None else "state"
+    writes = with_health(writes_of.let_go(message), known, state_field)
     try:
         await engine.kube.patch(
             kind,
-            pi["spec"]["resource"]["name"],
-            writes_of.held_patch(name, writes_of.let_go(message)),
+            obj_name,
+            writes_of.held_patch(name, writes),
             namespace=namespace,
             subresource="status",
             patch_type="json",

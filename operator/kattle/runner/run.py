@@ -49,6 +49,7 @@ from kattle.machine.admission import (
     previous_of,
 )
 from kattle.machine.conditions import run_succeeded
+from kattle.machine.health import with_health
 from kattle.machine.merge import merge
 from kattle.machine.records import unrecorded_holder
 from kattle.runner import endings
@@ -257,6 +258,7 @@ class ProcessRun:
             transitioning=spec.transitioning,
             from_state=from_state,
         )
+        writes = with_health(writes, self.obj, spec.state_field)
         patch = {"metadata": {"resourceVersion": self.obj["metadata"]["resourceVersion"]}}
         taken = await self.engine.kube.patch(
             target.kind,
@@ -314,6 +316,7 @@ class ProcessRun:
         """A status write that only lands while this run holds the object. A refusal is
         read from what the API server holds, never from its message: the object named
         another run (or none), or the write itself was refused."""
+        writes = with_health(writes, self.obj, target.spec.state_field)
         try:
             obj = await self.engine.kube.patch(
                 target.kind,

@@ -35,7 +35,12 @@ HandlerFn = Callable[[ProcessEvent], Awaitable[ProcessReply | dict[str, Any] | N
 
 
 class HandlerError(Exception):
-    """Raise to fail the step with this message (the operator retries it)."""
+    """Raise to fail the step with this message (the operator retries it; with
+    `permanent=True` it does not: the failure is for good, e.g. bad input)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class HandlerApp:
@@ -81,7 +86,7 @@ class HandlerApp:
         try:
             result = await fn(event)
         except HandlerError as error:
-            return ProcessReply(error=str(error))
+            return ProcessReply(error=str(error), permanent=error.permanent)
         except Exception as error:  # any bug in user code becomes a clear error reply
             logger.exception("handler for %s failed", event.process)
             return ProcessReply(error=f"{type(error).__name__}: {error}")
