@@ -26,6 +26,7 @@ def test_schemas_describe_every_field() -> None:
         "chain",
         "retryAfterSeconds",
         "error",
+        "permanent",
         "message",
         "events",
         "runs",
