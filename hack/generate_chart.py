@@ -46,6 +46,11 @@ def sample_template(sources: list[str]) -> str:
 
 def policy_template() -> str:
     text = crds.policy_text()
+    # The release's standard labels, where `kattle crds` has only its own.
+    own = "  labels:\n    app.kubernetes.io/part-of: kattle\n"
+    if own not in text:
+        raise ValueError("the run access policy's labels changed: update generate_chart.py")
+    text = text.replace(own, '  labels:\n    {{- include "kattle.labels" . | nindent 4 }}\n')
     return "{{- if .Values.runAccessPolicy.enabled }}\n" + text + "{{- end }}\n"
 
 

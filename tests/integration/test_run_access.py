@@ -6,13 +6,16 @@ in a cluster; users are impersonated with `kubectl --as`, authorized by real RBA
 
 from __future__ import annotations
 
+import subprocess
 import uuid
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tests.support.kube import Kubectl
-from tests.support.world import GROUP, TEST_GROUP, VERSION, World
+from tests.support.paths import REPO
+from tests.support.world import GROUP, TEST_GROUP, VERSION, World, wait_for
 
 
 def _grant(kubectl: Kubectl, world: World, user: str, rules: list[dict[str, Any]]) -> None:
@@ -109,3 +112,79 @@ def test_runs_of_processes_without_a_definition_are_left_to_the_operator(
     name = created.stdout.strip().rpartition("/")[2]
     log = world.wait_run(name)
     assert (log["phase"], log["exitReason"]) == ("Failed", "Invalid")
+
+
+def _bind_builtin(kubectl: Kubectl, world: World, user: str, role: str) -> None:
+    kubectl.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": f"{user}-{role}", "namespace": world.namespace},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": role,
+            },
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        }
+    )
+
+
+def _can(kubectl: Kubectl, world: World, user: str, verb: str, resource: str) -> bool:
+    found = kubectl.run(
+        "auth", "can-i", verb, resource, f"--as={user}", "-n", world.namespace, check=False
+    )
+    return found.stdout.strip() == "yes"
+
+
+def test_the_charts_roles_give_the_builtin_view_and_edit_roles_kattles_kinds(
+    world: World, kubectl: Kubectl, bin_dir: Path
+) -> None:
+    """The chart's aggregated ClusterRoles, rendered by Helm and aggregated by
+    kube-controller-manager into `view` and `edit`: a user bound to `edit` starts a run (the
+    run access policy passes, as `edit` may update the object); one bound to `view` reads
+    runs and objects and may start none."""
+    rendered = subprocess.run(
+        [
+            str(bin_dir / "helm"),
+            "template",
+            "kattle",
+            str(REPO / "charts" / "kattle"),
+            "--kube-version=1.36.0",
+            "--show-only=templates/aggregated-roles.yaml",
+            f"--set=rbac.resourceGroups={{{TEST_GROUP}}}",
+            f"--set=fullnameOverride=kattle-{world.type}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for doc in yaml.safe_load_all(rendered):
+        kubectl.apply(doc)
+    try:
+        world.define_type()
+        go = world.process("go", ["requested"], "going", "gone")
+        world.create("a")
+        world.wait_state("a", "requested")
+        editor, viewer = (f"{who}-{uuid.uuid4().hex[:6]}" for who in ("editor", "viewer"))
+        _bind_builtin(kubectl, world, editor, "edit")
+        _bind_builtin(kubectl, world, viewer, "view")
+        wait_for(
+            "the aggregation into edit and view",
+            lambda: (
+                _can(kubectl, world, editor, "create", "processinstances.kattle.dev")
+                and _can(kubectl, world, viewer, "list", f"{world.plural}.{TEST_GROUP}")
+            ),
+        )
+        assert _can(kubectl, world, viewer, "get", "processinstances.kattle.dev")
+        assert not _can(kubectl, world, viewer, "create", "processinstances.kattle.dev")
+        assert not _can(kubectl, world, viewer, "update", f"{world.plural}.{TEST_GROUP}")
+        refused = _create_run_as(kubectl, world, viewer, go, "a")
+        assert refused.returncode != 0
+        started = _create_run_as(kubectl, world, editor, go, "a")
+        assert started.returncode == 0, started.stderr
+        name = started.stdout.strip().rpartition("/")[2]
+        assert world.wait_run(name)["phase"] == "Succeeded"
+    finally:
+        for doc in yaml.safe_load_all(rendered):
+            kubectl.run("delete", "clusterrole", doc["metadata"]["name"], check=False)
