@@ -10,7 +10,7 @@ LOCK := requirements/image.txt
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help venv setup lock graphviz binaries node-deps node images cluster-images generate diagrams lint typecheck unit integration e2e test demo demo-cluster bench soak clean
+.PHONY: help venv setup lock graphviz binaries npm-deps node-deps node images cluster-images generate diagrams lint typecheck unit integration e2e test demo demo-cluster bench soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,7 +33,7 @@ lock: ## pin the image's dependencies, with hashes, in requirements/image.txt (p
 
 venv: $(STAMP) ## only .venv: the package and the dev tools
 
-setup: $(STAMP) binaries graphviz node-deps ## create .venv and build the control-plane binaries (first time: minutes)
+setup: $(STAMP) binaries graphviz node-deps npm-deps ## create .venv and build the control-plane binaries (first time: minutes)
 
 graphviz: ## Graphviz's dot, to draw diagrams (installed with apt-get when missing and possible)
 	@command -v dot >/dev/null || { \
@@ -44,6 +44,11 @@ graphviz: ## Graphviz's dot, to draw diagrams (installed with apt-get when missi
 
 binaries: ## build kube-apiserver, kubectl, etcd, helm from Go modules into ~/.cache/kattle
 	@hack/binaries.sh ensure >/dev/null
+
+npm-deps: ## the npm Standard Webhooks library a test verifies Kattle's requests with (npm ci)
+	@if command -v npm >/dev/null; then \
+	  npm ci --prefix tests/support/node_verifier --no-audit --no-fund --loglevel=error; \
+	else echo "note: no npm: the Standard Webhooks interoperability test will fail" >&2; fi
 
 node-deps: ## the local node's Debian packages (containerd, runc, CNI plugins, buildah, ...), as root
 	@if [ "$$(id -u)" = 0 ]; then hack/node.sh deps; \

@@ -99,7 +99,7 @@ class WebhookClient:
         where = f"handler {name} ({url})"
         body = json.dumps(event.to_wire()).encode()
         secrets: list[str] = []
-        headers = await self._headers(where, spec, body, secrets)
+        headers = await self._headers(where, spec, body, event.idempotency_key, secrets)
         try:
             reply = await self._call(where, url, spec, body, headers)
         except HandlerCallError as error:
@@ -139,14 +139,19 @@ class WebhookClient:
             return await self._post(where, url, body, headers, spec.timeout_seconds, renewed)
 
     async def _headers(
-        self, where: str, spec: ProcessHandlerSpec, body: bytes, secrets: list[str]
+        self,
+        where: str,
+        spec: ProcessHandlerSpec,
+        body: bytes,
+        message_id: str,
+        secrets: list[str],
     ) -> dict[str, str]:
         """The auth headers; the secret values used go into `secrets`, to be kept out of
         anything recorded (a handler may echo a header back in an error)."""
         headers: dict[str, str] = {}
         if spec.signing_secret_ref is not None:
             key = await self._secret(where, "sign the request", spec.signing_secret_ref)
-            headers.update(sign(key, body))
+            headers.update(sign(key, body, message_id))
             secrets.append(key.decode(errors="replace").strip())
         if spec.bearer_token_secret_ref is not None:
             token = await self._secret(where, "authenticate", spec.bearer_token_secret_ref)

@@ -5,7 +5,11 @@
 //
 // It answers every ProcessEvent: `pre` listeners approve, handlers add a greeting to the
 // process data and to the object's status, and with --key-file it refuses requests whose
-// X-Kattle-Signature does not match (HMAC-SHA256 over "<timestamp>.<body>").
+// signature does not match: the Standard Webhooks headers (webhook-id, webhook-timestamp,
+// webhook-signature: HMAC-SHA256 over "<id>.<timestamp>.<body>", base64), or Kattle's older
+// X-Kattle-Signature (HMAC-SHA256 over "<timestamp>.<body>", hex) from an older operator.
+// A key file holding "whsec_<base64>" is a Standard Webhooks secret; any other content is
+// the key itself, as in the ProcessHandler's Secret.
 "use strict";
 const http = require("http");
 const crypto = require("crypto");
@@ -22,17 +26,40 @@ const keyFile = option("--key-file", null);
 const key = keyFile ? fs.readFileSync(keyFile) : null;
 const TOLERANCE_SECONDS = 300;
 
+// What Kattle strips from the Secret's value before using it as a Standard Webhooks key.
+const trimmed = (bytes) => {
+  const blank = new Set([9, 10, 11, 12, 13, 32]);
+  let start = 0;
+  let end = bytes.length;
+  while (start < end && blank.has(bytes[start])) start++;
+  while (end > start && blank.has(bytes[end - 1])) end--;
+  return bytes.subarray(start, end);
+};
+
+function standardKey() {
+  const text = trimmed(key).toString("latin1");
+  return text.startsWith("whsec_") ? Buffer.from(text.slice(6), "base64") : trimmed(key);
+}
+
+function matches(offered, expected) {
+  const want = Buffer.from(expected);
+  return offered.some((s) => s.length === want.length && crypto.timingSafeEqual(Buffer.from(s), want));
+}
+
 function verify(req, body) {
   if (!key) return null;
-  const timestamp = req.headers["x-kattle-timestamp"];
-  const signatures = (req.headers["x-kattle-signature"] || "").split(",").map((s) => s.trim());
-  if (!timestamp || !signatures[0]) return "the request is not signed";
+  const standard = req.headers["webhook-signature"] !== undefined;
+  const timestamp = req.headers[standard ? "webhook-timestamp" : "x-kattle-timestamp"];
+  if (!timestamp) return "the request is not signed";
   if (Math.abs(Date.now() / 1000 - Number(timestamp)) > TOLERANCE_SECONDS) return "stale signature";
+  if (standard) {
+    const id = req.headers["webhook-id"] || "";
+    const mac = crypto.createHmac("sha256", standardKey()).update(`${id}.${timestamp}.`).update(body).digest("base64");
+    return matches(req.headers["webhook-signature"].split(" "), `v1,${mac}`) ? null : "the signature does not match";
+  }
+  const signatures = (req.headers["x-kattle-signature"] || "").split(",").map((s) => s.trim());
   const mac = crypto.createHmac("sha256", key).update(`${timestamp}.`).update(body).digest("hex");
-  const expected = Buffer.from(`v1=${mac}`);
-  const ok = signatures.some((s) => s.length === expected.length &&
-    crypto.timingSafeEqual(Buffer.from(s), expected));
-  return ok ? null : "the signature does not match";
+  return matches(signatures, `v1=${mac}`) ? null : "the signature does not match";
 }
 
 function reply(event) {
