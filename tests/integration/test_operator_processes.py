@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloudevents.core.bindings.http import HTTPMessage, from_binary
+from cloudevents.core.formats.json import JSONFormat
+
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
 from tests.support.world import TEST_GROUP, World, wait_for
@@ -482,3 +485,30 @@ def test_objects_carry_the_conditions_kstatus_reads(
         "observedGeneration to catch up",
         lambda: world.status("a").get("observedGeneration") == generation,
     )
+
+
+def test_each_call_is_a_cloudevent_in_binary_mode(
+    world: World, handler_server: HandlerServer
+) -> None:
+    """The CloudEvents SDK reads a handler call as an event: its id the idempotency key, its
+    source the run, its subject the object, its data the ProcessEvent."""
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    path = f"/{world.type}/ce"
+    world.handler("ce", [go], handler_server.url(path))
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    run = world.run(go, "a")
+    world.wait_run(run)
+    (call,) = handler_server.calls(path)
+    event = from_binary(HTTPMessage(call.headers, call.body), JSONFormat())
+    attributes = event.get_attributes()
+    assert attributes["specversion"] == "1.0"
+    assert attributes["id"] == call.event["idempotencyKey"]
+    assert attributes["source"] == (
+        f"/apis/kattle.dev/v1alpha1/namespaces/{world.namespace}/processinstances/{run}"
+    )
+    assert attributes["type"] == "dev.kattle.processevent.v1alpha1"
+    assert attributes["subject"] == f"{world.kind}/a"
+    assert event.get_data() == call.event

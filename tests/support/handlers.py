@@ -35,6 +35,7 @@ class Received:
     path: str
     event: dict[str, Any]
     headers: dict[str, str]
+    body: bytes = b""  # as it came, for checks over the raw bytes (signatures, CloudEvents)
 
 
 class HandlerServer:
@@ -65,9 +66,10 @@ class HandlerServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["path"]
-        event = json.loads(await request.read())
+        raw = await request.read()
+        event = json.loads(raw)
         with self._lock:
-            self.received.append(Received(path, event, dict(request.headers)))
+            self.received.append(Received(path, event, dict(request.headers), raw))
             script = self._scripts.get(path) or [Reply()]
             reply = script.pop(0) if len(script) > 1 else script[0]
         if reply.delay:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from kattle.api.processhandler import ProcessHandlerSpec, SecretKeyReference
 from kattle.api.webhook import MAX_REPLY_BYTES, ProcessEvent, ProcessReply
 from kattle.kube.client import KubeClient
+from kattle.webhooks.cloudevents import binary_headers
 from kattle.webhooks.references import ReferenceReader, ReferenceUnavailableError
 from kattle.webhooks.signing import sign
 
@@ -99,7 +100,10 @@ class WebhookClient:
         where = f"handler {name} ({url})"
         body = json.dumps(event.to_wire()).encode()
         secrets: list[str] = []
-        headers = await self._headers(where, spec, body, event.idempotency_key, secrets)
+        headers = {
+            **binary_headers(event),
+            **await self._headers(where, spec, body, event.idempotency_key, secrets),
+        }
         try:
             reply = await self._call(where, url, spec, body, headers)
         except HandlerCallError as error:
