@@ -269,7 +269,12 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
     ),
     (
         "bad process selector",
-        _ph({"url": "https://h.example.com/"}, processes=["x.*"]),
+        _ph({"url": "https://h.example.com/"}, processes=["x.[ab]"]),
+        ["spec.processes[0]", "should match"],
+    ),
+    (
+        "a selector without a type",
+        _ph({"url": "https://h.example.com/"}, processes=["start"]),
         ["spec.processes[0]", "should match"],
     ),
     (

@@ -512,3 +512,22 @@ def test_each_call_is_a_cloudevent_in_binary_mode(
     assert attributes["type"] == "dev.kattle.processevent.v1alpha1"
     assert attributes["subject"] == f"{world.kind}/a"
     assert event.get_data() == call.event
+
+
+def test_a_glob_attaches_a_handler_to_every_process_it_matches(
+    world: World, handler_server: HandlerServer
+) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    back = world.process("back", ["gone"], "returning", "requested")
+    path = f"/{world.type}/all"
+    handler = world.handler("all", [f"{world.type}.*"], handler_server.url(path))
+    wait_for(
+        "the glob to attach to both processes",
+        lambda: world.wait_handler(handler).get("processes") == sorted([back, go]),
+    )
+    world.create("a")
+    world.wait_state("a", "requested")
+    for process in (go, back):
+        assert world.wait_run(world.run(process, "a"))["phase"] == "Succeeded"
+    assert [c.event["process"] for c in handler_server.calls(path)] == [go, back]

@@ -90,6 +90,14 @@ def test_plan_orders_by_phase_priority_then_name() -> None:
         ("*.start", "volume.started", False),
         ("instance.start", "volume.start", False),
         ("*.create", "instance.start", False),
+        ("instance.*", "instance.start", True),
+        ("instance.*", "instances.start", False),
+        ("instance.*", "volume.start", False),
+        ("*", "volume.purge", True),
+        ("vol*.st*", "volume.stop", True),
+        ("vol*.st*", "volume.remove", False),
+        ("instance.st?rt", "instance.start", True),
+        ("*.start", "start", False),  # not a process name: no type
     ],
 )
 def test_selectors(selector: str, process: str, matches: bool) -> None:

@@ -25,7 +25,8 @@ CATEGORY = "kattle"
 STATE_PATTERN = r"^[a-z][a-z0-9-]*$"
 TYPE_PATTERN = r"^[a-z][a-z0-9-]*$"
 PROCESS_PATTERN = r"^[a-z][a-z0-9-]*\.[a-z][a-z0-9-]*$"
-PROCESS_SELECTOR_PATTERN = r"^(\*|[a-z][a-z0-9-]*)\.[a-z][a-z0-9-]*$"
+# A process name, or a glob of one: `*` (every process), `instance.*`, `*.create`, `vol*.st*`.
+PROCESS_SELECTOR_PATTERN = r"^(\*|[a-z*?][a-z0-9*?-]*\.[a-z*?][a-z0-9*?-]*)$"
 NAME_MAX = 63
 
 StateName = Annotated[

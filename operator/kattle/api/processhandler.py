@@ -45,7 +45,10 @@ ProcessSelector = Annotated[
     Field(
         pattern=PROCESS_SELECTOR_PATTERN,
         max_length=2 * NAME_MAX + 1,
-        description="A process name, or `*.<verb>` for that verb of every type.",
+        description=(
+            "A process name, or a glob of names: `*.<verb>` for that verb of every type, "
+            "`<type>.*` for every process of a type, `*` for every process."
+        ),
     ),
 ]
 
@@ -176,8 +179,9 @@ class ProcessHandlerSpec(KattleModel):
         min_length=1,
         max_length=128,
         description=(
-            "The processes this handler is attached to: exact names (`instance.start`) "
-            "or `*.<verb>` (`*.create` attaches to the create process of every type)."
+            "The processes this handler is attached to: exact names (`instance.start`) or "
+            "globs (`*.create`: the create process of every type; `instance.*`: every "
+            "process of instance; `*`: every process)."
         ),
         json_schema_extra=string_set(),
     )

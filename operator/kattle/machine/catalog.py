@@ -8,6 +8,7 @@ be reported on the definitions' status. Pure data in, plain answers out.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,11 +33,10 @@ class Step:
 
 
 def selector_matches(selector: str, process: str) -> bool:
-    """`instance.start` matches itself; `*.start` matches the start process of every type."""
-    if selector == process:
-        return True
-    kind, _, verb = selector.partition(".")
-    return kind == "*" and process.partition(".")[2] == verb
+    """`instance.start` matches itself; globs as Cattle's extension lists had them:
+    `*.start` the start process of every type, `instance.*` every process of a type, `*`
+    every process (`*` and `?` as in shell globs; no character classes)."""
+    return selector == process or fnmatch.fnmatchcase(process, selector)
 
 
 def verb_of(process: str) -> str:
