@@ -32,7 +32,7 @@ def test_a_handler_that_hangs_times_out_with_a_clear_message(
     world.create("a")
     world.wait_state("a", "requested")
     log = world.wait_run(world.run(go, "a"))
-    assert log["phase"] == "Failed"
+    assert (log["phase"], log["exitReason"]) == ("Failed", "TimedOut"), log
     assert "did not answer within 1s" in log["message"]
     assert log["handlerCalls"][0]["outcome"] == "Timeout"
 
@@ -171,7 +171,7 @@ def test_a_permanent_error_is_not_retried(world: World, handler_server: HandlerS
     world.create("a")
     world.wait_state("a", "requested")
     final = world.wait_run(world.run(go, "a"))
-    assert final["phase"] == "Failed", final
+    assert (final["phase"], final["exitReason"]) == ("Failed", "PermanentError"), final
     assert final["attempts"] == 1, final
     assert final["message"].endswith("size must be even (permanent: not retried)"), final
     assert len(handler_server.calls(path)) == 1

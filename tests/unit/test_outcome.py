@@ -67,3 +67,16 @@ def test_messages() -> None:
 def test_a_permanent_error_says_so() -> None:
     outcome = decide(CallResult("h", 1, error="bad input", permanent=True), TWICE)
     assert outcome.message == "bad input (permanent: not retried)"
+
+
+@pytest.mark.parametrize(
+    ("result", "reason"),
+    [
+        (CallResult("h", 2, error="down"), "RetriesExhausted"),
+        (CallResult("h", 2, error="no answer in 10s", timed_out=True), "TimedOut"),
+        (CallResult("h", 1, error="bad input", permanent=True), "PermanentError"),
+    ],
+)
+def test_the_last_failure_says_what_kind_of_failure_it_was(result: CallResult, reason: str) -> None:
+    outcome = decide(result, TWICE)
+    assert (outcome.kind, outcome.reason) == (Kind.EXHAUSTED, reason)

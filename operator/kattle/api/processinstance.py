@@ -38,6 +38,8 @@ ExitReason = Literal[
     "Chained",  # a handler chained another process, which continues from here
     "Canceled",  # the object was no longer in a start state when the run could begin
     "RetriesExhausted",  # a handler kept failing; the object keeps transitioning=error
+    "TimedOut",  # as RetriesExhausted, the last attempt having had no answer in time
+    "PermanentError",  # a handler's reply said its error is permanent: not retried
     "OnError",  # retries were exhausted and the onError process took over
     "ResourceGone",  # the object was deleted before the run ended
     "Invalid",  # the process cannot run as defined (unknown process or type, bad definition)

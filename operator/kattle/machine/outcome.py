@@ -35,6 +35,7 @@ class CallResult:
     retry_after: int | None = None  # the reply's retryAfterSeconds (ignored with a chain)
     chains: bool = False
     permanent: bool = False  # the reply said its error is for good: no retries
+    timed_out: bool = False  # no answer within the handler's timeout
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class Outcome:
     kind: Kind
     message: str = ""
     delay: float = 0.0  # before the next attempt (RETRY_AFTER, RETRY)
+    # EXHAUSTED: the run's exit reason, telling a timeout and a permanent error apart from
+    # an error that outlasted its retries.
+    reason: str = "RetriesExhausted"
 
     @property
     def failed(self) -> bool:
@@ -77,7 +81,10 @@ def decide(result: CallResult, rules: Rules) -> Outcome:
         return Outcome(Kind.SUCCEEDED)
     if not last:
         return Outcome(Kind.RETRY, error, retry_delay(result.attempt))
-    return Outcome(Kind.IGNORED if rules.ignore_failures else Kind.EXHAUSTED, error)
+    if rules.ignore_failures:
+        return Outcome(Kind.IGNORED, error)
+    reason = "PermanentError" if permanent else "TimedOut" if result.timed_out else None
+    return Outcome(Kind.EXHAUSTED, error, reason=reason or "RetriesExhausted")
 
 
 def failed_event(outcome: Outcome) -> str:

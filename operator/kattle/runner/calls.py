@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kattle.api.processdefinition import ProcessDefinition
-from kattle.api.processinstance import CallOutcome, HandlerCall
+from kattle.api.processinstance import CallOutcome, ExitReason, HandlerCall
 from kattle.api.webhook import ProcessEvent, ProcessReply, RunInfo
 from kattle.machine import outcome as outcomes
 from kattle.machine.catalog import Step
@@ -43,7 +43,9 @@ class _Call:
 
 
 class _ExhaustedError(Exception):
-    pass
+    def __init__(self, message: str, reason: ExitReason) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 async def run_handlers(run: ProcessRun, target: Target) -> Result:
@@ -57,9 +59,9 @@ async def run_handlers(run: ProcessRun, target: Target) -> Result:
     for step in run.engine.catalog.plan(run.process_name):
         try:
             reply = await _call_until_done(run, target, step, data)
-        except _ExhaustedError as failure:
+        except _ExhaustedError as exhausted:
             run.record.data = data
-            return await endings.fail(run, target, str(failure))
+            return await endings.fail(run, target, str(exhausted), reason=exhausted.reason)
         if reply is None:  # failed for good with failurePolicy Ignore
             continue
         data = merge(data, reply.data or {})
@@ -96,7 +98,7 @@ async def _call_until_done(
             run.add_call(_ignored(call.entry, attempt))
             return None
         if outcome.kind is outcomes.Kind.EXHAUSTED:
-            raise _ExhaustedError(outcome.message)
+            raise _ExhaustedError(outcome.message, cast(ExitReason, outcome.reason))
         await retry_later(run, target, outcome)
         attempt += 1
 
@@ -174,6 +176,7 @@ async def _call(
         retry_after=None if reply is None else reply.retry_after_seconds,
         chains=bool(reply is not None and reply.chain),
         permanent=bool(reply is not None and reply.permanent and reply.error),
+        timed_out=timeout,
     )
     return _Call(entry, reply, result, timeout)
 
