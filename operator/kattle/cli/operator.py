@@ -57,6 +57,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"runs driven at once; others queue (default: {DEFAULT_ACTIVE_RUNS})",
     )
     _add_serving_flags(parser)
+    _add_logging_and_checks(parser)
     parser.set_defaults(handler=run)
 
 
@@ -110,6 +111,19 @@ def _add_serving_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz"
     )
+
+
+def _add_logging_and_checks(parser: argparse.ArgumentParser) -> None:
+    """What the operator logs, and checks meant for development."""
+    parser.add_argument(
+        "--check-idempotency",
+        action="store_true",
+        help=(
+            "call every handler step twice with the same event and fail the step, naming "
+            "the differences, when the replies differ (for development and CI: it doubles "
+            "every handler call)"
+        ),
+    )
     parser.add_argument("--log-format", choices=sorted(LOG_FORMATS), default="text")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     parser.add_argument("--debug", action="store_true", help="log everything, Kopf included")
@@ -156,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         http_address=args.http_address,
         service_overrides=parse_overrides([*env, *args.service_override]),
         peering_lifetime=args.peering_lifetime,
+        check_idempotency=args.check_idempotency,
     )
     kopf.configure(
         verbose=args.verbose,

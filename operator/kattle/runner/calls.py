@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from kattle.api.processdefinition import ProcessDefinition
 from kattle.api.processinstance import CallOutcome, ExitReason, HandlerCall
 from kattle.api.webhook import ProcessEvent, ProcessReply, RunInfo
+from kattle.machine import idempotency
 from kattle.machine import outcome as outcomes
 from kattle.machine.catalog import Step
 from kattle.machine.merge import merge
@@ -150,15 +151,8 @@ async def _call(
         handler=step.handler, phase=step.phase, attempt=attempt, idempotency_key=key, start=now()
     )
     metrics = run.engine.metrics
-    reply, error, timeout = None, None, False
-    try:
-        reply = await _showing_running(
-            run, run.engine.webhooks.call(step.handler, step.spec, event)
-        )
-        error = reply.error
-    except HandlerCallError as failure:
-        error, timeout = str(failure), failure.timeout
-        metrics.handler_errors.labels(step.handler, failure.reason).inc()
+    answer = await _ask(run, step, event)
+    reply, error, timeout = answer.reply, answer.error, answer.timed_out
     entry.stop = now()
     metrics.handler_calls.labels(step.handler, step.phase).observe(
         (entry.stop - entry.start).total_seconds()
@@ -175,10 +169,38 @@ async def _call(
         error=error,
         retry_after=None if reply is None else reply.retry_after_seconds,
         chains=bool(reply is not None and reply.chain),
-        permanent=bool(reply is not None and reply.permanent and reply.error),
+        permanent=answer.permanent,
         timed_out=timeout,
     )
     return _Call(entry, reply, result, timeout)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    reply: ProcessReply | None
+    error: str | None
+    permanent: bool = False
+    timed_out: bool = False
+
+
+async def _ask(run: ProcessRun, step: Step, event: ProcessEvent) -> _Answer:
+    """The handler's reply to `event`, or why there is none. With `--check-idempotency`
+    the step is called twice with the same event, and two replies that differ are a
+    permanent error naming the differences (retrying would not make the handler right)."""
+    webhooks = run.engine.webhooks
+    try:
+        reply = await _showing_running(run, webhooks.call(step.handler, step.spec, event))
+        if run.engine.check_idempotency:
+            again = await webhooks.call(step.handler, step.spec, event)
+            problem = idempotency.verdict(
+                step.handler, event.idempotency_key, reply.to_wire(), again.to_wire()
+            )
+            if problem is not None:
+                return _Answer(reply, problem, permanent=True)
+    except HandlerCallError as failure:
+        run.engine.metrics.handler_errors.labels(step.handler, failure.reason).inc()
+        return _Answer(None, str(failure), timed_out=failure.timeout)
+    return _Answer(reply, reply.error, permanent=bool(reply.permanent and reply.error))
 
 
 async def _showing_running(run: ProcessRun, call: Awaitable[ProcessReply]) -> ProcessReply:

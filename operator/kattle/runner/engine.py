@@ -74,6 +74,9 @@ class Engine:
     ended: EndedRuns = field(default_factory=EndedRuns)
     watch: RunWatch = field(default_factory=RunWatch)
     refresher: CatalogRefresher | None = None
+    # `kattle operator --check-idempotency`: every handler step is called twice (a
+    # development and CI aid; see machine/idempotency.py).
+    check_idempotency: bool = False
 
     async def refresh_catalog(self) -> None:
         if self.refresher is not None:

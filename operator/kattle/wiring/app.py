@@ -51,6 +51,7 @@ class OperatorOptions:
     service_overrides: dict[str, str] = field(default_factory=dict)
     # With peering: seconds without a keepalive before the others take a replica for dead.
     peering_lifetime: int = 30
+    check_idempotency: bool = False
 
 
 def peering_priority(started: float) -> int:
@@ -112,6 +113,7 @@ async def build_runtime(info: kopf.ConnectionInfo, options: OperatorOptions) -> 
         metrics=metrics,
         slots=RunSlots(options.max_active_runs),
         refresher=CatalogRefresher(definitions.load_all),
+        check_idempotency=options.check_idempotency,
     )
     await definitions.load_all(engine)
     metrics.watch_catalog(
