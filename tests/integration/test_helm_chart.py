@@ -31,6 +31,7 @@ from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
 from tests.support.operator import OperatorProcess
 from tests.support.paths import REPO, SAMPLES
+from tests.support.world import wait_for
 
 CHART = REPO / "charts" / "kattle"
 RELEASE = "kattle"
@@ -469,6 +470,7 @@ def test_the_operator_runs_the_instance_lifecycle_under_the_charts_rbac_and_need
         f"--service-override={NAMESPACE}/kattle-sample-handlers={url}",
         f"--runs-namespace={NAMESPACE}",
         f"--peering={RELEASE}",
+        "--manage-crds",  # as the chart runs it: its RBAC must allow applying the CRDs
     )
     try:
         operator.start()
@@ -534,3 +536,34 @@ def test_the_operator_runs_the_instance_lifecycle_under_the_charts_rbac_and_need
         str(grant) for grant in _grants(helm) if not any(_uses(grant, e) for e in requests)
     )
     assert not unused, f"rules the operator never used (remove them): {unused}"
+
+
+def test_an_upgraded_operator_upgrades_the_crds_helm_would_leave_as_they_were(
+    installed: None, admin: Kubectl, plane: Any, tmp_path: Path
+) -> None:
+    """Helm installs a chart's crds/ once and never upgrades them. A cluster with an older
+    CRD (here: one printer column fewer, as an earlier release had) gets the operator's
+    own at start-up with `--manage-crds` (the chart's default), the objects stored under it
+    kept."""
+    name = "processinstances.kattle.dev"
+    current = admin.get("crd", name)["spec"]["versions"][0]["additionalPrinterColumns"]
+    patch = json.dumps([{"op": "remove", "path": "/spec/versions/0/additionalPrinterColumns/0"}])
+    admin.run("patch", "crd", name, "--type=json", "-p", patch)
+    older = admin.get("crd", name)["spec"]["versions"][0]["additionalPrinterColumns"]
+    assert older == current[1:]
+    before = {d["metadata"]["name"] for d in admin.get("processdefinitions")["items"]}
+    operator = OperatorProcess(
+        plane.kubeconfig, tmp_path / "operator.log", "--manage-crds", f"--namespace={NAMESPACE}"
+    ).start()
+    try:
+        wait_for(
+            "the operator to apply its CRDs",
+            lambda: (
+                admin.get("crd", name)["spec"]["versions"][0]["additionalPrinterColumns"] == current
+            ),
+        )
+    finally:
+        operator.stop()
+    after = {d["metadata"]["name"] for d in admin.get("processdefinitions")["items"]}
+    assert before
+    assert before == after

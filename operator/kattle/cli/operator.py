@@ -109,6 +109,15 @@ def _add_serving_flags(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument(
+        "--manage-crds",
+        action="store_true",
+        help=(
+            "apply Kattle's own CRDs (those of `kattle crds`) at start-up, so that upgrading "
+            "the operator upgrades them (the Helm chart's default; needs create and patch on "
+            "customresourcedefinitions)"
+        ),
+    )
+    parser.add_argument(
         "--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz"
     )
 
@@ -171,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         service_overrides=parse_overrides([*env, *args.service_override]),
         peering_lifetime=args.peering_lifetime,
         check_idempotency=args.check_idempotency,
+        manage_crds=args.manage_crds,
     )
     kopf.configure(
         verbose=args.verbose,

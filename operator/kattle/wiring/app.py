@@ -33,6 +33,7 @@ from kattle.runner.slots import DEFAULT_ACTIVE_RUNS, RunSlots
 from kattle.webhooks.client import WebhookClient
 from kattle.wiring import watch_seam
 from kattle.wiring.no_diffbase import NoDiffBaseStorage
+from kattle.wiring.own_crds import apply_own_crds
 
 logger = logging.getLogger("kattle")
 WORKER_LIMIT = 256
@@ -52,6 +53,7 @@ class OperatorOptions:
     # With peering: seconds without a keepalive before the others take a replica for dead.
     peering_lifetime: int = 30
     check_idempotency: bool = False
+    manage_crds: bool = False  # apply Kattle's own CRDs at start-up (wiring/own_crds.py)
 
 
 def peering_priority(started: float) -> int:
@@ -101,6 +103,8 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def build_runtime(info: kopf.ConnectionInfo, options: OperatorOptions) -> Runtime:
     """Every collaborator, each made once and passed to those that use it."""
     kube = KubeClient(Credentials.from_connection_info(info))
+    if options.manage_crds:
+        await apply_own_crds(kube)
     metrics = Metrics()
     events = EventRecorder(kube, normal=options.run_events, on_drop=metrics.events_dropped.inc)
     metrics.watch_events(lambda: events.queued)
