@@ -31,6 +31,8 @@ from kattle.runner.scheduler import Scheduler
 logger = logging.getLogger(__name__)
 
 RETRY_BASE_SECONDS = 0.5
+# Objects acted on at once (each event is at most a few API requests).
+OBJECT_WORKERS = 64
 RETRY_MAX_SECONDS = 30.0
 
 
@@ -45,35 +47,46 @@ class ObjectController:
         # Objects whose last event failed on an API error: they are tried again, re-read.
         self._retrying: set[tuple[str, str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        # Objects with an event not acted on yet: the newest one each, and one worker each.
+        # Objects with an event not acted on yet: the newest one each. A fixed pool of
+        # workers takes them in turn (at most one worker per object): a burst of 100,000
+        # new objects is 100,000 queued keys, not 100,000 requests in flight at once.
         self._latest: dict[ObjectKey, tuple[dict[str, Any], str | None]] = {}
-        self._workers: dict[ObjectKey, asyncio.Task[None]] = {}
+        self._queue: asyncio.Queue[ObjectKey] = asyncio.Queue()
+        self._waiting: set[ObjectKey] = set()  # in the queue
+        self._active: set[ObjectKey] = set()  # with a worker
+        self._workers: list[asyncio.Task[None]] = []
 
     def offer(
         self, body: dict[str, Any], event_type: str | None, definition: ResourceDefinition
     ) -> None:
-        """Takes an event without waiting: each object's events are acted on in order by a
-        worker of its own, which skips to the newest when several arrived meanwhile (what
-        is done depends on the object as it is, not on how it got there)."""
+        """Takes an event without waiting: each object's events are acted on in order, one
+        at a time, skipping to the newest when several arrived meanwhile (what is done
+        depends on the object as it is, not on how it got there)."""
         key = self.key_of(body, definition)
         self._latest[key] = (body, event_type)
-        if key not in self._workers:
-            task = asyncio.create_task(self._work(key))
-            self._workers[key] = task
+        if key not in self._active and key not in self._waiting:
+            self._waiting.add(key)
+            self._queue.put_nowait(key)
+        while len(self._workers) < OBJECT_WORKERS:
+            self._workers.append(asyncio.create_task(self._work()))
 
-    async def _work(self, key: ObjectKey) -> None:
-        try:
-            while key in self._latest:
-                body, event_type = self._latest.pop(key)
-                try:
-                    await self.on_event(body, event_type)
-                except Exception:
-                    logger.exception("object %s/%s: handling its event failed", key[0], key[2])
-        finally:
-            del self._workers[key]
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._waiting.discard(key)
+            self._active.add(key)
+            try:
+                while key in self._latest:
+                    body, event_type = self._latest.pop(key)
+                    try:
+                        await self.on_event(body, event_type)
+                    except Exception:
+                        logger.exception("object %s/%s: handling its event failed", key[0], key[2])
+            finally:
+                self._active.discard(key)
 
     async def stop(self) -> None:
-        tasks = [*self._workers.values(), *self._tasks]
+        tasks = [*self._workers, *self._tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
