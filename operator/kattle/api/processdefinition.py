@@ -137,6 +137,16 @@ class ProcessDefinitionSpec(KattleModel):
             "default) runs it when a ProcessInstance asks for it, e.g. `kattle run`."
         ),
     )
+    priority: int = Field(
+        default=0,
+        ge=-10000,
+        le=10000,
+        description=(
+            "Which runs go first when more are waiting than `--max-active-runs` allows: "
+            "higher first, then in the order they came (Cattle gave its system resources "
+            "+1000). A run already going is never stopped for one of higher priority."
+        ),
+    )
     record: RecordMode = Field(
         default="Always",
         description=(

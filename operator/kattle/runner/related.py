@@ -228,7 +228,7 @@ async def _wait(
     statuses: dict[str, Mapping[str, Any]],
 ) -> dict[str, Mapping[str, Any]]:
     """The step's runs' statuses after the next change, or after a fresh read."""
-    async with run.engine.slots.lent():
+    async with run.engine.slots.lent(run.priority):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(watcher.changed.wait(), RECHECK_SECONDS)
     if watcher.changed.is_set():

@@ -24,7 +24,7 @@ async def wait_for_retry_time(run: ProcessRun) -> None:
     if run.record.phase == "Retrying" and run.record.next_attempt_time:
         remaining = (run.record.next_attempt_time - now()).total_seconds()
         if remaining > 0:
-            async with run.engine.slots.lent():
+            async with run.engine.slots.lent(run.priority):
                 await asyncio.sleep(remaining)
 
 
@@ -36,6 +36,6 @@ async def retry_later(run: ProcessRun, target: Target, outcome: outcomes.Outcome
         if not writes_of.is_noop(run.obj.get("status") or {}, writes):
             await run.write_held(target, writes)
     await run.write_record(phase="Retrying", message=outcome.message)
-    async with run.engine.slots.lent():
+    async with run.engine.slots.lent(run.priority):
         await asyncio.sleep(outcome.delay)
     run.record.next_attempt_time = None

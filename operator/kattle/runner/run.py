@@ -116,6 +116,11 @@ class ProcessRun:
         )
 
     @property
+    def priority(self) -> int:
+        spec = self.engine.catalog.process_spec(self.process_name)
+        return spec.priority if spec is not None else 0
+
+    @property
     def key(self) -> ObjectKey:
         return (self.namespace, self.type_name, self.resource_name)
 

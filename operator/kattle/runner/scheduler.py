@@ -61,6 +61,7 @@ class _Queue:
     # Runs without a record (`record: OnFailure`): their newest body, in memory only, until
     # they end or record themselves.
     unrecorded: dict[str, dict[str, Any]] = field(default_factory=dict)
+    priority: dict[str, int] = field(default_factory=dict)  # of each run's process
 
 
 class Scheduler:
@@ -98,6 +99,8 @@ class Scheduler:
                 queue.unmarked[name] = version
         if name not in queue.runs:
             queue.runs[name] = (pi["metadata"].get("creationTimestamp", ""), next(self._seen))
+            spec = self.engine.catalog.process_spec(pi["spec"]["process"])
+            queue.priority[name] = spec.priority if spec is not None else 0
         queue.wake.set()
         if queue.worker is None or queue.worker.done():
             queue.worker = asyncio.create_task(self._work(key), name=f"runs:{'/'.join(key)}")
@@ -121,6 +124,7 @@ class Scheduler:
         if queue is None:
             return
         queue.runs.pop(name, None)
+        queue.priority.pop(name, None)
         queue.fresh.pop(name, None)
         queue.driven.discard(name)
         queue.wake.set()
@@ -158,7 +162,7 @@ class Scheduler:
                 queue.current = name
                 self._mark_queued(key[0], queue, name)
                 try:
-                    async with self.engine.slots.held():
+                    async with self.engine.slots.held(queue.priority.get(name, 0)):
                         fresh = queue.fresh.pop(name, None)
                         queue.driven.add(name)
                         queue.drive = asyncio.create_task(self._drive(key, name, fresh))
@@ -191,6 +195,7 @@ class Scheduler:
                 if result is None or result.outcome is Outcome.ENDED:
                     queue.runs.pop(name, None)
                     queue.unrecorded.pop(name, None)
+                    queue.priority.pop(name, None)
                     self.engine.ended.ended_here(key, name)
                     preferred = None
                     if self._on_run_ended is not None:
