@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 
@@ -531,3 +532,36 @@ def test_a_glob_attaches_a_handler_to_every_process_it_matches(
     for process in (go, back):
         assert world.wait_run(world.run(process, "a"))["phase"] == "Succeeded"
     assert [c.event["process"] for c in handler_server.calls(path)] == [go, back]
+
+
+@pytest.mark.parametrize("mode", ["All", "FirstResult"])
+def test_a_handler_at_a_lower_priority_number_overrides_the_others_in_first_result_mode(
+    world: World, handler_server: HandlerServer, mode: str
+) -> None:
+    """Cattle's handler phase: with `handlerMode: FirstResult`, the first handler that
+    replies (priority 1000) ends the phase, so the built-in one (2000) is not called; a reply
+    with `continue: true` lets the next one run; listeners always run. `All` calls all."""
+    world.define_type()
+    go = world.process("go", ["requested", "gone"], "going", "gone", handlerMode=mode)
+    paths = {name: f"/{world.type}/{name}" for name in ("custom", "builtin", "after")}
+    handler_server.script(
+        paths["custom"], Reply({"data": {"by": "custom"}}), Reply({"continue": True})
+    )
+    world.handler("custom", [go], handler_server.url(paths["custom"]), priority=1000)
+    world.handler("builtin", [go], handler_server.url(paths["builtin"]), priority=2000)
+    world.handler("after", [go], handler_server.url(paths["after"]), phase="post")
+    world.wait_plan(go, 3)
+    world.create("a")
+    world.wait_state("a", "requested")
+    first = world.wait_run(world.run(go, "a"))
+    second = world.wait_run(world.run(go, "a"))  # custom now replies `continue: true`
+    assert (first["phase"], second["phase"]) == ("Succeeded", "Succeeded")
+    called = [c.path.rpartition("/")[2] for c in handler_server.calls() if c.path in paths.values()]
+    if mode == "All":
+        assert called == ["custom", "builtin", "after"] * 2
+    else:
+        assert called == ["custom", "after", "custom", "builtin", "after"]
+        note = first["handlerCalls"][0]["message"]
+        assert note.endswith(
+            f"answered first (handlerMode FirstResult): {world.type}-builtin not called"
+        )

@@ -414,3 +414,20 @@ def test_a_runs_succeeded_condition_keeps_its_time_while_it_runs() -> None:
     assert retrying[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
     done = run_succeeded(earlier, "Succeeded", "Done", "")
     assert done[0]["lastTransitionTime"] != "2026-01-01T00:00:00Z"
+
+
+def test_a_first_result_skips_the_later_handlers_of_its_phase_only() -> None:
+    from kattle.machine.catalog import Step, overridden
+
+    spec: Any = None
+    plan = [
+        Step(0, "audit", "pre", 1000, spec),
+        Step(1, "custom", "handler", 1000, spec),
+        Step(2, "builtin", "handler", 2000, spec),
+        Step(3, "fallback", "handler", 3000, spec),
+        Step(4, "notify", "post", 1000, spec),
+    ]
+    assert [s.handler for s in overridden(plan, plan[1])] == ["builtin", "fallback"]
+    assert [s.handler for s in overridden(plan, plan[2])] == ["fallback"]
+    assert overridden(plan, plan[3]) == []
+    assert overridden(plan, plan[0]) == []  # a listener's reply ends nothing

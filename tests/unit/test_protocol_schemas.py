@@ -27,6 +27,7 @@ def test_schemas_describe_every_field() -> None:
         "retryAfterSeconds",
         "error",
         "permanent",
+        "continue",
         "message",
         "events",
         "runs",

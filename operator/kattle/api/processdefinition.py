@@ -66,6 +66,7 @@ class RelatedRuns(KattleModel):
 
 
 RecordMode = Literal["Always", "OnFailure"]
+HandlerMode = Literal["All", "FirstResult"]
 # The triggers whose runs may go unrecorded: the operator starts them from the object alone,
 # so it can start them again, by name, from the object alone after a restart.
 UNRECORDED_TRIGGERS = frozenset({"create", "delete"})
@@ -135,6 +136,15 @@ class ProcessDefinitionSpec(KattleModel):
             "What starts the process: `create` runs it when an object is created, `delete` "
             "runs it before an object may go (a finalizer holds the object), `manual` (the "
             "default) runs it when a ProcessInstance asks for it, e.g. `kattle run`."
+        ),
+    )
+    handler_mode: HandlerMode = Field(
+        default="All",
+        description=(
+            "`All` (the default): every attached handler runs. `FirstResult`: Cattle's "
+            "handler phase, where the first handler (by priority) that replies ends the "
+            "`handler` phase unless its reply says `continue: true`, so a handler at priority "
+            "1000 replaces one at 2000. Pre and post listeners always all run."
         ),
     )
     priority: int = Field(

@@ -111,6 +111,14 @@ class ProcessReply(KattleModel):
     error: str | None = Field(
         default=None, max_length=4096, description="The step failed: why, for the object's status."
     )
+    continue_: bool = Field(
+        default=False,
+        alias="continue",
+        description=(
+            "For a process with `handlerMode: FirstResult`: let the next handler run too, "
+            "as if this one had not answered (Cattle's shouldContinue). Ignored otherwise."
+        ),
+    )
     permanent: bool = Field(
         default=False,
         description=(

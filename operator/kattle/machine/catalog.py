@@ -39,6 +39,14 @@ def selector_matches(selector: str, process: str) -> bool:
     return selector == process or fnmatch.fnmatchcase(process, selector)
 
 
+def overridden(plan: list[Step], answered: Step) -> list[Step]:
+    """With `handlerMode: FirstResult`, the handler-phase steps after `answered`, which its
+    reply ends the phase before (Cattle's handler override). Listeners are never skipped."""
+    if answered.phase != "handler":
+        return []
+    return [s for s in plan if s.phase == "handler" and s.index > answered.index]
+
+
 def verb_of(process: str) -> str:
     return process.partition(".")[2]
 

@@ -16,7 +16,7 @@ from kattle.api.processinstance import CallOutcome, ExitReason, HandlerCall
 from kattle.api.webhook import ProcessEvent, ProcessReply, RunInfo
 from kattle.machine import idempotency
 from kattle.machine import outcome as outcomes
-from kattle.machine.catalog import Step
+from kattle.machine.catalog import Step, overridden
 from kattle.machine.merge import merge
 from kattle.machine.names import idempotency_key
 from kattle.runner import endings, related
@@ -57,7 +57,11 @@ async def run_handlers(run: ProcessRun, target: Target) -> Result:
     if failure is not None:
         run.record.data = data
         return await endings.fail(run, target, failure.message, reason=failure.reason)
-    for step in run.engine.catalog.plan(run.process_name):
+    plan = run.engine.catalog.plan(run.process_name)
+    skipped: set[int] = set()
+    for step in plan:
+        if step.index in skipped:
+            continue
         try:
             reply = await _call_until_done(run, target, step, data)
         except _ExhaustedError as exhausted:
@@ -67,6 +71,8 @@ async def run_handlers(run: ProcessRun, target: Target) -> Result:
             continue
         data = merge(data, reply.data or {})
         handler_writes = merge(handler_writes, reply.status or {})
+        if target.spec.handler_mode == "FirstResult" and not reply.continue_:
+            skipped |= _override(run, plan, step)
         if reply.chain:
             return await endings.chain(run, target, reply.chain, data, handler_writes)
     run.record.data = data
@@ -114,6 +120,17 @@ def _logged(call: _Call, outcome: outcomes.Outcome) -> tuple[CallOutcome, str]:
             return "RetryAfter", reply_message
         return "Succeeded", reply_message
     return ("Timeout" if call.timeout else "Error"), outcome.message
+
+
+def _override(run: ProcessRun, plan: list[Step], answered: Step) -> set[int]:
+    """The steps `answered`'s reply ends the handler phase before; its log entry says so."""
+    later = overridden(plan, answered)
+    if later:
+        entry = run.record.handler_calls[-1]
+        names = ", ".join(s.handler for s in later)
+        note = f"answered first (handlerMode FirstResult): {names} not called"
+        entry.message = f"{entry.message}; {note}" if entry.message else note
+    return {s.index for s in later}
 
 
 def _ignored(entry: HandlerCall, attempt: int) -> HandlerCall:
