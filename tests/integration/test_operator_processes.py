@@ -565,3 +565,32 @@ def test_a_handler_at_a_lower_priority_number_overrides_the_others_in_first_resu
         assert note.endswith(
             f"answered first (handlerMode FirstResult): {world.type}-builtin not called"
         )
+
+
+def test_a_long_step_reports_its_progress_on_the_object_and_in_the_log(
+    world: World, handler_server: HandlerServer
+) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    path = f"/{world.type}/long"
+    working = {"retryAfterSeconds": 2, "progress": {"percent": 40, "message": "copying"}}
+    handler_server.script(path, Reply(working), Reply({}))
+    world.handler("long", [go], handler_server.url(path))
+    world.wait_plan(go, 1)
+    world.create("a")
+    world.wait_state("a", "requested")
+    run = world.run(go, "a")
+    shown = wait_for(
+        "the progress on the object",
+        lambda: (s := world.status("a")).get("transitioningProgress") == 40 and s,
+    )
+    assert (shown["transitioning"], shown["transitioningMessage"]) == ("yes", "copying")
+    final = world.wait_run(run)
+    assert final["phase"] == "Succeeded", final
+    assert [(c["outcome"], c.get("message")) for c in final["handlerCalls"]] == [
+        ("RetryAfter", "40%: copying"),
+        ("Succeeded", ""),
+    ]
+    status = world.status("a")
+    assert "transitioningProgress" not in status
+    assert status.get("transitioningMessage") is None

@@ -431,3 +431,30 @@ def test_a_first_result_skips_the_later_handlers_of_its_phase_only() -> None:
     assert [s.handler for s in overridden(plan, plan[2])] == ["fallback"]
     assert overridden(plan, plan[3]) == []
     assert overridden(plan, plan[0]) == []  # a listener's reply ends nothing
+
+
+@pytest.mark.parametrize(
+    ("writes", "current", "cleared"),
+    [
+        (
+            {"transitioningMessage": None, "transitioning": "no"},
+            {"transitioningProgress": 40},
+            True,
+        ),
+        ({"transitioningMessage": "disk full"}, {"transitioningProgress": 40}, True),
+        ({"transitioningMessage": None}, {}, False),  # nothing shown: the write stays short
+        (
+            {"transitioningProgress": 80, "transitioningMessage": "x"},
+            {"transitioningProgress": 40},
+            False,
+        ),
+        ({"ip": "10.0.0.7"}, {"transitioningProgress": 40}, False),  # the message stays too
+    ],
+)
+def test_a_progress_report_goes_with_the_message_it_came_with(
+    writes: dict[str, Any], current: dict[str, Any], cleared: bool
+) -> None:
+    from kattle.machine.status import without_stale_progress
+
+    out = without_stale_progress(writes, current)
+    assert ("transitioningProgress" in out and out["transitioningProgress"] is None) == cleared

@@ -28,6 +28,7 @@ def test_schemas_describe_every_field() -> None:
         "error",
         "permanent",
         "continue",
+        "progress",
         "message",
         "events",
         "runs",

@@ -59,7 +59,14 @@ class ResourceStatus(KattleModel):
         ),
     )
     transitioning_message: str | None = Field(
-        default=None, description="Why the object is transitioning with an error."
+        default=None,
+        description=(
+            "Why the object is transitioning with an error, or what a long step reports "
+            "it is doing."
+        ),
+    )
+    transitioning_progress: int | None = Field(
+        default=None, description="How far a long step has come, 0 to 100, as it reports."
     )
     process: str | None = Field(default=None, description="The process running now, if any.")
     active_run: str | None = Field(

@@ -60,6 +60,15 @@ class ProcessEvent(KattleModel):
     )
 
 
+class Progress(KattleModel):
+    """How far a long step has come, reported with `retryAfterSeconds`."""
+
+    percent: int | None = Field(default=None, ge=0, le=100, description="0 to 100.")
+    message: str | None = Field(
+        default=None, max_length=1024, description="What the step is doing, e.g. `copying`."
+    )
+
+
 class EventRequest(KattleModel):
     """A Kubernetes Event the handler asks the operator to post on the object."""
 
@@ -110,6 +119,15 @@ class ProcessReply(KattleModel):
     )
     error: str | None = Field(
         default=None, max_length=4096, description="The step failed: why, for the object's status."
+    )
+    progress: Progress | None = Field(
+        default=None,
+        description=(
+            "With `retryAfterSeconds`: how far the work has come. The object shows it "
+            "(`status.transitioningProgress`, `status.transitioningMessage`) until the step "
+            "is called again, and the run's log keeps it (Cattle's progress replies, which "
+            "kept long calls alive)."
+        ),
     )
     continue_: bool = Field(
         default=False,

@@ -46,6 +46,13 @@ def failing(message: str) -> dict[str, Any]:
     return fields(transitioning="error", transitioning_message=message)
 
 
+def progressing(percent: int | None, message: str | None) -> dict[str, Any]:
+    """A long step reported how far it has come (a reply with `progress`)."""
+    return fields(
+        transitioning="yes", transitioning_progress=percent, transitioning_message=message
+    )
+
+
 def let_go(message: str) -> dict[str, Any]:
     """The run lets go of the object without reaching done: it stays in its state, with
     the reason, free for another process."""
@@ -68,6 +75,17 @@ def done(*, state_field: str, state: str) -> dict[str, Any]:
             previous_state=None,
         ),
     }
+
+
+def without_stale_progress(writes: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """`writes`, clearing a progress report the object shows when they change its message
+    (an error, or the end of the step that reported it). Only then: most objects never
+    carry one, and a write is not made longer for them."""
+    progress = WIRE["transitioning_progress"]
+    message = WIRE["transitioning_message"]
+    if current.get(progress) is None or progress in writes or message not in writes:
+        return dict(writes)
+    return {**writes, progress: None}
 
 
 def with_last_run(writes: Mapping[str, Any], summary: Mapping[str, Any]) -> dict[str, Any]:

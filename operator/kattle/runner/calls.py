@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from kattle.api.processdefinition import ProcessDefinition
 from kattle.api.processinstance import CallOutcome, ExitReason, HandlerCall
-from kattle.api.webhook import ProcessEvent, ProcessReply, RunInfo
+from kattle.api.webhook import ProcessEvent, ProcessReply, Progress, RunInfo
 from kattle.machine import idempotency
 from kattle.machine import outcome as outcomes
+from kattle.machine import status as writes_of
 from kattle.machine.catalog import Step, overridden
 from kattle.machine.merge import merge
 from kattle.machine.names import idempotency_key
@@ -106,8 +107,17 @@ async def _call_until_done(
             return None
         if outcome.kind is outcomes.Kind.EXHAUSTED:
             raise _ExhaustedError(outcome.message, cast(ExitReason, outcome.reason))
+        if call.reply is not None and call.reply.progress is not None:
+            await _show_progress(run, target, call.reply.progress)
         await retry_later(run, target, outcome)
         attempt += 1
+
+
+async def _show_progress(run: ProcessRun, target: Target, progress: Progress) -> None:
+    """On the object while the step waits to be called again (one write, when it changed)."""
+    writes = writes_of.progressing(progress.percent, progress.message)
+    if not writes_of.is_noop(run.obj.get("status") or {}, writes):
+        await run.write_held(target, writes)
 
 
 def _logged(call: _Call, outcome: outcomes.Outcome) -> tuple[CallOutcome, str]:
@@ -117,6 +127,10 @@ def _logged(call: _Call, outcome: outcomes.Outcome) -> tuple[CallOutcome, str]:
         if call.reply.chain:
             return "Chained", reply_message
         if call.result.retry_after is not None:
+            progress = call.reply.progress
+            if progress is not None and not reply_message:
+                shown = f"{progress.percent}%" if progress.percent is not None else ""
+                reply_message = ": ".join(p for p in (shown, progress.message or "") if p)
             return "RetryAfter", reply_message
         return "Succeeded", reply_message
     return ("Timeout" if call.timeout else "Error"), outcome.message

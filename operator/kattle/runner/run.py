@@ -321,6 +321,7 @@ class ProcessRun:
         """A status write that only lands while this run holds the object. A refusal is
         read from what the API server holds, never from its message: the object named
         another run (or none), or the write itself was refused."""
+        writes = writes_of.without_stale_progress(writes, self.obj.get("status") or {})
         writes = with_health(writes, self.obj, target.spec.state_field)
         try:
             obj = await self.engine.kube.patch(
