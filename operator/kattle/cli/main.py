@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from kattle.api import crds, schemas
+from kattle.cli import call as call_command
 from kattle.cli import dot as dot_command
 from kattle.cli import history as history_command
 from kattle.cli import operator as operator_command
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     history_command.add_parsers(commands)
     dot_command.add_parser(commands)
     tree_command.add_parser(commands)
+    call_command.add_parser(commands)
     return parser
 
 
