@@ -273,6 +273,14 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
         ["spec.processes[0]", "should match"],
     ),
     (
+        "a label selector rule without values",
+        _ph(
+            {"url": "https://h.example.com/"},
+            objectSelector={"matchExpressions": [{"key": "tier", "operator": "In"}]},
+        ),
+        ["In and NotIn need values"],
+    ),
+    (
         "a selector without a type",
         _ph({"url": "https://h.example.com/"}, processes=["start"]),
         ["spec.processes[0]", "should match"],

@@ -594,3 +594,48 @@ def test_a_long_step_reports_its_progress_on_the_object_and_in_the_log(
     status = world.status("a")
     assert "transitioningProgress" not in status
     assert status.get("transitioningMessage") is None
+
+
+def test_handlers_serve_the_namespaces_and_objects_their_selectors_match(
+    world: World, handler_server: HandlerServer
+) -> None:
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    here = {"matchLabels": {"kubernetes.io/metadata.name": world.namespace}}
+    elsewhere = {"matchLabels": {"kubernetes.io/metadata.name": "not-this-one"}}
+    gold = {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["gold"]}]}
+    paths = {name: f"/{world.type}/{name}" for name in ("here", "elsewhere", "gold", "all")}
+    world.handler("here", [go], handler_server.url(paths["here"]), namespaceSelector=here)
+    world.handler(
+        "elsewhere", [go], handler_server.url(paths["elsewhere"]), namespaceSelector=elsewhere
+    )
+    world.handler("gold", [go], handler_server.url(paths["gold"]), objectSelector=gold)
+    world.handler("all", [go], handler_server.url(paths["all"]))
+    world.wait_plan(go, 4)
+    world.create("plain")
+    world.custom.create_namespaced_custom_object(
+        TEST_GROUP,
+        "v1",
+        world.namespace,
+        world.plural,
+        {
+            "apiVersion": f"{TEST_GROUP}/v1",
+            "kind": world.kind,
+            "metadata": {"name": "shiny", "labels": {"tier": "gold"}},
+        },
+    )
+    for obj in ("plain", "shiny"):
+        world.wait_state(obj, "requested")
+        assert world.wait_run(world.run(go, obj))["phase"] == "Succeeded"
+    called = {
+        (c.event["resource"]["metadata"]["name"], c.path.rpartition("/")[2])
+        for c in handler_server.calls()
+        if c.path in paths.values()
+    }
+    assert called == {
+        ("plain", "here"),
+        ("plain", "all"),
+        ("shiny", "here"),
+        ("shiny", "gold"),
+        ("shiny", "all"),
+    }

@@ -172,6 +172,41 @@ class SecretKeyReference(KattleModel):
     )
 
 
+class LabelSelectorRequirement(KattleModel):
+    """One rule on a label, as Kubernetes label selectors have it."""
+
+    model_config = validated_by(
+        cel(
+            "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) "
+            ": (!has(self.values) || size(self.values) == 0)",
+            "In and NotIn need values; Exists and DoesNotExist take none",
+        )
+    )
+
+    key: str = Field(min_length=1, max_length=317, description="The label's key.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
+        description="In, NotIn, Exists or DoesNotExist."
+    )
+    values: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="For In and NotIn: the values (at least one); empty otherwise.",
+    )
+
+
+class LabelSelector(KattleModel):
+    """Labels an object must carry, in the shape of Kubernetes label selectors (as admission
+    webhooks' `namespaceSelector` and `objectSelector`): all rules must hold; an empty
+    selector matches everything."""
+
+    match_labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels that must have exactly these values."
+    )
+    match_expressions: list[LabelSelectorRequirement] = Field(
+        default_factory=list, max_length=16, description="Rules that must all hold."
+    )
+
+
 class ProcessHandlerSpec(KattleModel):
     """Which processes the webhook serves, when it runs, and how it is called."""
 
@@ -200,6 +235,18 @@ class ProcessHandlerSpec(KattleModel):
             f"Order within the phase: lower runs first, ties by name. {DEFAULT_PRIORITY} by "
             "default, as in Cattle."
         ),
+    )
+    namespace_selector: LabelSelector | None = Field(
+        default=None,
+        description=(
+            "Call the handler only for objects in namespaces whose labels match (as an "
+            "admission webhook's namespaceSelector); cluster-scoped objects always match. "
+            "For clusters shared by teams: a team's handler serves its namespaces only."
+        ),
+    )
+    object_selector: LabelSelector | None = Field(
+        default=None,
+        description="Call the handler only for objects whose own labels match.",
     )
     client_config: WebhookClientConfig = Field(
         description="Where and how to call the webhook: exactly one of url or service."

@@ -129,16 +129,16 @@ class ProcessReply(KattleModel):
             "kept long calls alive)."
         ),
     )
-    continue_: bool = Field(
-        default=False,
+    continue_: bool | None = Field(
+        default=None,
         alias="continue",
         description=(
             "For a process with `handlerMode: FirstResult`: let the next handler run too, "
             "as if this one had not answered (Cattle's shouldContinue). Ignored otherwise."
         ),
     )
-    permanent: bool = Field(
-        default=False,
+    permanent: bool | None = Field(
+        default=None,
         description=(
             "With `error`: the failure is for good (bad input, a refused request), so the "
             "step is not retried whatever the handler's retryLimit; the run fails (or its "

@@ -20,6 +20,7 @@ from kattle.machine import status as writes_of
 from kattle.machine.catalog import Step, overridden
 from kattle.machine.merge import merge
 from kattle.machine.names import idempotency_key
+from kattle.machine.selectors import applies
 from kattle.runner import endings, related
 from kattle.runner.driving import Result, Target, now
 from kattle.runner.retries import retry_later, wait_for_retry_time
@@ -58,7 +59,7 @@ async def run_handlers(run: ProcessRun, target: Target) -> Result:
     if failure is not None:
         run.record.data = data
         return await endings.fail(run, target, failure.message, reason=failure.reason)
-    plan = run.engine.catalog.plan(run.process_name)
+    plan = await _serving(run, run.engine.catalog.plan(run.process_name))
     skipped: set[int] = set()
     for step in plan:
         if step.index in skipped:
@@ -134,6 +135,21 @@ def _logged(call: _Call, outcome: outcomes.Outcome) -> tuple[CallOutcome, str]:
             return "RetryAfter", reply_message
         return "Succeeded", reply_message
     return ("Timeout" if call.timeout else "Error"), outcome.message
+
+
+async def _serving(run: ProcessRun, plan: list[Step]) -> list[Step]:
+    """The steps whose handlers serve this object (`namespaceSelector`, `objectSelector`).
+    Each keeps its index in the whole plan, so idempotency keys do not depend on which
+    others apply."""
+    if not any(s.spec.namespace_selector or s.spec.object_selector for s in plan):
+        return plan
+    meta = run.obj.get("metadata") or {}
+    namespace = meta.get("namespace")
+    namespace_labels = None
+    if namespace and any(s.spec.namespace_selector for s in plan):
+        namespace_labels = await run.engine.namespaces.labels(run.engine.kube, namespace)
+    labels = meta.get("labels") or {}
+    return [s for s in plan if applies(s.spec, labels, namespace_labels)]
 
 
 def _override(run: ProcessRun, plan: list[Step], answered: Step) -> set[int]:

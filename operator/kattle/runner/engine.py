@@ -17,6 +17,7 @@ from kattle.machine.catalog import Catalog
 from kattle.observability.metrics import Metrics
 from kattle.runner.cache import ObjectCache
 from kattle.runner.history import History
+from kattle.runner.namespaces import NamespaceLabels
 from kattle.runner.slots import DEFAULT_ACTIVE_RUNS, RunSlots
 from kattle.runner.watch import RunWatch
 from kattle.webhooks.client import WebhookClient
@@ -73,6 +74,7 @@ class Engine:
     slots: RunSlots = field(default_factory=lambda: RunSlots(DEFAULT_ACTIVE_RUNS))
     ended: EndedRuns = field(default_factory=EndedRuns)
     watch: RunWatch = field(default_factory=RunWatch)
+    namespaces: NamespaceLabels = field(default_factory=NamespaceLabels)
     refresher: CatalogRefresher | None = None
     # `kattle operator --check-idempotency`: every handler step is called twice (a
     # development and CI aid; see machine/idempotency.py).

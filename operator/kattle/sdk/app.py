@@ -86,7 +86,7 @@ class HandlerApp:
         try:
             result = await fn(event)
         except HandlerError as error:
-            return ProcessReply(error=str(error), permanent=error.permanent)
+            return ProcessReply(error=str(error), permanent=error.permanent or None)
         except Exception as error:  # any bug in user code becomes a clear error reply
             logger.exception("handler for %s failed", event.process)
             return ProcessReply(error=f"{type(error).__name__}: {error}")
