@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 from kattle.sdk import EventRequest, HandlerApp, HandlerError, ProcessEvent, ProcessReply
+from kattle.sdk.manifests import handler_manifests
 
 # The key that signs requests (the value in the Secret samples/handlers.yaml names). Without
 # it the service accepts unsigned requests, which is only right for local experiments.
@@ -72,7 +73,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument(
+        "--print-manifests",
+        metavar="NAMESPACE/SERVICE[:PORT]",
+        help="print the ProcessHandlers that route this app's registrations to the Service, "
+        "and exit",
+    )
     args = parser.parse_args()
+    if args.print_manifests:
+        print(
+            handler_manifests(
+                app,
+                service=args.print_manifests,
+                prefix="sample",
+                signing_secret="kattle-system/kattle-sample-handlers-signing",
+            ),
+            end="",
+        )
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     app.run(host=args.host, port=args.port)
 

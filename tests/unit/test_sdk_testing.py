@@ -61,3 +61,32 @@ def test_the_shipped_python_sample_is_idempotent(sent: ProcessEvent) -> None:
     app: HandlerApp = _sample_app().app
     reply = asyncio.run(assert_idempotent(app, sent))
     assert "no handler" not in (reply.error or "")
+
+
+def test_the_sdk_prints_a_process_handler_for_each_registration() -> None:
+    import yaml
+
+    from kattle.api.processhandler import ProcessHandler
+    from kattle.sdk.manifests import handler_manifests
+
+    app: HandlerApp = _sample_app().app
+    text = handler_manifests(
+        app,
+        service="kattle-system/kattle-sample-handlers:8080",
+        prefix="sample",
+        signing_secret="kattle-system/kattle-sample-handlers-signing",
+    )
+    handlers = [ProcessHandler.model_validate(doc) for doc in yaml.safe_load_all(text)]
+    assert [(h.metadata.name, h.spec.processes, h.spec.phase) for h in handlers] == [
+        (f"sample-{fn.__name__.replace('_', '-')}", [selector], phase or "handler")
+        for selector, phase, fn in app.registrations()
+    ]
+    service = handlers[0].spec.client_config.service
+    assert service is not None
+    assert (service.namespace, service.name, service.port) == (
+        "kattle-system",
+        "kattle-sample-handlers",
+        8080,
+    )
+    with pytest.raises(ValueError, match="NAMESPACE/NAME"):
+        handler_manifests(app, service="no-namespace", prefix="x")

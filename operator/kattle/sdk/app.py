@@ -71,6 +71,10 @@ class HandlerApp:
 
         return register
 
+    def registrations(self) -> list[tuple[str, HandlerPhase | None, HandlerFn]]:
+        """(process selector, phase or None for any, function), in registration order."""
+        return list(self._handlers)
+
     def find(self, event: ProcessEvent) -> HandlerFn | None:
         for selector, phase, fn in self._handlers:
             if selector_matches(selector, event.process) and phase in (None, event.phase):
