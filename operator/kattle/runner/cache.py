@@ -8,6 +8,7 @@ against the API server before it is acted on.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kattle.kube.client import Kind
@@ -37,23 +38,34 @@ def slim(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
 
 
+def packed(body: dict[str, Any]) -> bytes:
+    """A body as compact JSON: a fifth of the memory of the dicts it is parsed into, which
+    counts at 100,000 cached objects; it is parsed again only when a run starts from it."""
+    return json.dumps(slim(body), separators=(",", ":")).encode()
+
+
+def unpacked(data: bytes) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(data)
+    return body
+
+
 class ObjectCache:
     def __init__(self) -> None:
-        self._bodies: dict[Key, dict[str, Any]] = {}
+        # key -> (resourceVersion as a number when it is one, the packed body)
+        self._bodies: dict[Key, tuple[int | None, bytes]] = {}
 
     def get(self, kind: Kind, name: str, namespace: str | None) -> dict[str, Any] | None:
-        return self._bodies.get(_key(kind, name, namespace))
+        known = self._bodies.get(_key(kind, name, namespace))
+        return None if known is None else unpacked(known[1])
 
     def put(self, kind: Kind, body: dict[str, Any]) -> None:
-        body = slim(body)
         meta = body["metadata"]
         key = _key(kind, meta["name"], meta.get("namespace"))
+        new = _version(body)
         known = self._bodies.get(key)
-        if known is not None:
-            old, new = _version(known), _version(body)
-            if old is not None and new is not None and new < old:
-                return
-        self._bodies[key] = body
+        if known is not None and known[0] is not None and new is not None and new < known[0]:
+            return
+        self._bodies[key] = (new, packed(body))
 
     def drop(self, kind: Kind, name: str, namespace: str | None) -> None:
         self._bodies.pop(_key(kind, name, namespace), None)

@@ -21,7 +21,7 @@ from typing import Any
 from kattle.api.processinstance import FINAL_PHASES
 from kattle.kube.client import ApiError
 from kattle.kube.kinds import PROCESS_INSTANCES
-from kattle.runner.cache import slim
+from kattle.runner.cache import packed, unpacked
 from kattle.runner.endings import abandon
 from kattle.runner.engine import Engine, ObjectKey
 from kattle.runner.run import Outcome, ProcessRun
@@ -56,7 +56,7 @@ class _Queue:
     unmarked: dict[str, str] = field(default_factory=dict)
     # The newest watch body of each run not driven yet: its first drive starts from it
     # rather than reading it again. Later drives (after waiting) read afresh.
-    fresh: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fresh: dict[str, bytes] = field(default_factory=dict)  # packed (runner/cache.py)
     driven: set[str] = field(default_factory=set)
     # Runs without a record (`record: OnFailure`): their newest body, in memory only, until
     # they end or record themselves.
@@ -89,7 +89,7 @@ class Scheduler:
             return
         queue = self._queues.setdefault(key, _Queue())
         if name not in queue.driven:
-            queue.fresh[name] = slim(pi)
+            queue.fresh[name] = packed(pi)
         unmarked = name not in queue.runs and name not in queue.unrecorded
         if unmarked and not (pi.get("status") or {}).get("phase"):
             version = pi["metadata"].get("resourceVersion", "")
@@ -163,7 +163,8 @@ class Scheduler:
                 self._mark_queued(key[0], queue, name)
                 try:
                     async with self.engine.slots.held(queue.priority.get(name, 0)):
-                        fresh = queue.fresh.pop(name, None)
+                        packed_body = queue.fresh.pop(name, None)
+                        fresh = None if packed_body is None else unpacked(packed_body)
                         queue.driven.add(name)
                         queue.drive = asyncio.create_task(self._drive(key, name, fresh))
                         try:
