@@ -567,3 +567,36 @@ def test_an_upgraded_operator_upgrades_the_crds_helm_would_leave_as_they_were(
     after = {d["metadata"]["name"] for d in admin.get("processdefinitions")["items"]}
     assert before
     assert before == after
+
+
+def test_monitoring_objects_appear_only_where_their_api_is_served_and_name_real_metrics(
+    helm: Path,
+) -> None:
+    """ServiceMonitor and PrometheusRule only on a cluster serving monitoring.coreos.com/v1
+    (an install elsewhere never fails on an unknown kind); their queries and the Grafana
+    dashboard's name only metrics the operator exports."""
+    import re
+
+    from kattle.observability.metrics import Metrics
+
+    wanted = [
+        "--set=metrics.serviceMonitor.enabled=true",
+        "--set=metrics.prometheusRule.enabled=true",
+        "--set=metrics.grafanaDashboard.enabled=true",
+    ]
+    without = {d["kind"] for d in _render(helm, *wanted)}
+    assert not {"ServiceMonitor", "PrometheusRule"} & without
+    docs = _render(helm, "--api-versions=monitoring.coreos.com/v1", *wanted)
+    kinds = {d["kind"] for d in docs}
+    assert {"ServiceMonitor", "PrometheusRule"} <= kinds
+    rule = next(d for d in docs if d["kind"] == "PrometheusRule")
+    dashboard = next(d for d in docs if d["metadata"]["name"].endswith("-dashboard"))
+    queries = " ".join(r["expr"] for g in rule["spec"]["groups"] for r in g["rules"])
+    queries += json.dumps(json.loads(dashboard["data"]["kattle.json"]))
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
+    exported = set()
+    for family in Metrics().registry.collect():
+        exported |= {family.name, *(family.name + s for s in suffixes.get(family.type, []))}
+    named = set(re.findall(r"kattle_[a-z_]+", queries))
+    assert named
+    assert named <= exported, named - exported
