@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import kopf
 
+from kattle.observability import tracing
 from kattle.runner.slots import DEFAULT_ACTIVE_RUNS
 from kattle.wiring.app import OperatorOptions, run_operator
 from kattle.wiring.kopf_version import installed_kopf, untested
@@ -182,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
         check_idempotency=args.check_idempotency,
         manage_crds=args.manage_crds,
     )
+    tracing.configure_from_environment()
     kopf.configure(
         verbose=args.verbose,
         debug=args.debug,

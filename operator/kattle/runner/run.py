@@ -52,6 +52,7 @@ from kattle.machine.conditions import run_succeeded
 from kattle.machine.health import with_health
 from kattle.machine.merge import merge
 from kattle.machine.records import unrecorded_holder
+from kattle.observability import tracing
 from kattle.runner import endings
 from kattle.runner.calls import run_handlers
 from kattle.runner.driving import (
@@ -127,6 +128,21 @@ class ProcessRun:
     # -- the flow -------------------------------------------------------------------------
 
     async def drive(self) -> Result:
+        attributes = {
+            "kattle.run": f"{self.namespace}/{self.name}",
+            "kattle.process": self.process_name,
+            "kattle.object": self.resource_name,
+            "kattle.trigger": self.trigger,
+        }
+        with tracing.span(f"run {self.process_name}", attributes) as current:
+            result = await self._drive()
+            ended = {"kattle.outcome": result.outcome.value}
+            if self.record.exit_reason:
+                ended["kattle.exit_reason"] = self.record.exit_reason
+            tracing.set_attributes(current, ended)
+            return result
+
+    async def _drive(self) -> Result:
         if self.record.phase in FINAL_PHASES:
             return Result(Outcome.ENDED)
         target = await self._target()

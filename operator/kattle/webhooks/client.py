@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from kattle.api.processhandler import ProcessHandlerSpec, SecretKeyReference
 from kattle.api.webhook import MAX_REPLY_BYTES, ProcessEvent, ProcessReply
 from kattle.kube.client import KubeClient
+from kattle.observability import tracing
 from kattle.webhooks.cloudevents import binary_headers
 from kattle.webhooks.references import ReferenceReader, ReferenceUnavailableError
 from kattle.webhooks.signing import sign
@@ -96,6 +97,19 @@ class WebhookClient:
         await self._session.close()
 
     async def call(self, name: str, spec: ProcessHandlerSpec, event: ProcessEvent) -> ProcessReply:
+        attributes = {
+            "kattle.handler": name,
+            "kattle.process": event.process,
+            "kattle.phase": event.phase,
+            "kattle.attempt": event.attempt,
+            "kattle.idempotency_key": event.idempotency_key,
+        }
+        with tracing.span(f"handler {name}", attributes):
+            return await self._call_traced(name, spec, event)
+
+    async def _call_traced(
+        self, name: str, spec: ProcessHandlerSpec, event: ProcessEvent
+    ) -> ProcessReply:
         url = webhook_url(spec, self.service_overrides)
         where = f"handler {name} ({url})"
         body = json.dumps(event.to_wire()).encode()
@@ -104,6 +118,7 @@ class WebhookClient:
             **binary_headers(event),
             **await self._headers(where, spec, body, event.idempotency_key, secrets),
         }
+        tracing.inject(headers)
         try:
             reply = await self._call(where, url, spec, body, headers)
         except HandlerCallError as error:
