@@ -232,6 +232,16 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
         ["spec.clientConfig.caFrom", "only used with https"],
     ),
     (
+        "a client certificate with a plain http service",
+        _ph(
+            {
+                "service": {"namespace": "a", "name": "b", "scheme": "http"},
+                "clientCertificateSecretRef": {"namespace": "a", "name": "client-tls"},
+            }
+        ),
+        ["spec.clientConfig.clientCertificateSecretRef", "only used with https"],
+    ),
+    (
         "caBundle and caFrom",
         _ph(
             {

@@ -152,3 +152,54 @@ def test_a_ca_from_a_secret_is_trusted_and_a_missing_one_named(
         in log["message"]
     )
     assert len(server.calls(f"/{world.type}/secret")) == 1
+
+
+def test_a_handler_that_asks_for_a_client_certificate_gets_the_one_in_its_secret(
+    world: World, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    """Mutual TLS: the webhook only talks to clients with a certificate from its CA. The
+    handler registered with clientCertificateSecretRef (a kubernetes.io/tls Secret) is
+    served; one without it fails at the handshake, with a message that says so."""
+    pki = controlplane_module.Pki(tmp_path / "pki")
+    pki.create()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.path("apiserver.crt"), pki.path("apiserver.key"))
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(pki.path("ca.crt"))
+    server = HandlerServer(ssl_context=context)
+    secret = f"{world.type}-client"
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {"name": secret, "namespace": world.namespace},
+            "data": {
+                "tls.crt": _bundle(pki.path("admin.crt")),
+                "tls.key": _bundle(pki.path("admin.key")),
+            },
+        }
+    )
+    try:
+        world.define_type()
+        with_cert = world.process("with", ["requested"], "withing", "done")
+        without = world.process("without", ["requested"], "withouting", "done")
+        url = server.url(f"/{world.type}/mtls")
+        ref = {"namespace": world.namespace, "name": secret}
+        bundle = _bundle(pki.path("ca.crt"))
+        _https_handler(
+            world, "with", with_cert, url, caBundle=bundle, clientCertificateSecretRef=ref
+        )
+        _https_handler(world, "without", without, url, caBundle=bundle)
+        world.wait_plan(with_cert, 1)
+        world.wait_plan(without, 1)
+        for obj in ("a", "b"):
+            world.create(obj)
+            world.wait_state(obj, "requested")
+        assert world.wait_run(world.run(with_cert, "a"))["phase"] == "Succeeded"
+        refused = world.wait_run(world.run(without, "b"))
+    finally:
+        server.close()
+    assert refused["phase"] == "Failed", refused
+    assert "could not be reached" in refused["message"] or "failed" in refused["message"]
+    assert len(server.calls(f"/{world.type}/mtls")) == 1

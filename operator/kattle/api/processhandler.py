@@ -88,6 +88,13 @@ class CaReference(KattleModel):
     )
 
 
+class SecretReference(KattleModel):
+    """A Secret, by namespace and name."""
+
+    namespace: _DnsLabel = Field(description="The Secret's namespace.")
+    name: _DnsSubdomain = Field(description="The Secret's name.")
+
+
 class WebhookClientConfig(KattleModel):
     """Where the webhook is and how to trust it: exactly one of `url` or `service`."""
 
@@ -118,6 +125,12 @@ class WebhookClientConfig(KattleModel):
             "set at most one of caBundle and caFrom",
             field_path=".caFrom",
         ),
+        cel(
+            "!has(self.clientCertificateSecretRef) || has(self.url) || "
+            "self.service.scheme == 'https'",
+            "clientCertificateSecretRef is only used with https",
+            field_path=".clientCertificateSecretRef",
+        ),
     )
 
     url: str | None = Field(
@@ -147,6 +160,13 @@ class WebhookClientConfig(KattleModel):
         description=(
             "A ConfigMap or Secret key holding the PEM certificates to trust, read again "
             "when it changes: rotate the CA by updating the object, no restart needed."
+        ),
+    )
+    client_certificate_secret_ref: SecretReference | None = Field(
+        default=None,
+        description=(
+            "A `kubernetes.io/tls` Secret (`tls.crt`, `tls.key`) whose certificate the "
+            "operator presents to the webhook (mutual TLS), read again when it changes."
         ),
     )
     allow_insecure_http: bool = Field(

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import ssl
+import tempfile
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 from pydantic import ValidationError
@@ -87,7 +90,7 @@ class WebhookClient:
     ) -> None:
         self.service_overrides = dict(service_overrides or {})
         self.references = ReferenceReader(kube)
-        self._tls_contexts: dict[bytes, ssl.SSLContext] = {}
+        self._tls_contexts: dict[bytes, ssl.SSLContext] = {}  # by a digest of what made them
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=256),
             headers={"User-Agent": "kattle-operator", "Content-Type": "application/json"},
@@ -185,17 +188,26 @@ class WebhookClient:
             raise HandlerCallError(f"{where}: cannot {purpose}: {error}") from None
 
     async def _trust(self, where: str, spec: ProcessHandlerSpec, *, fresh: bool = False) -> Trust:
-        """The CAs from caBundle or caFrom; the system roots when neither is set."""
+        """The CAs from caBundle or caFrom (the system roots when neither is set), and the
+        client certificate to present, if any."""
+        pem, source = await self._ca(where, spec, fresh=fresh)
+        identity = await self._identity(where, spec)
+        if pem is None and identity is None:
+            return SYSTEM_ROOTS
+        return Trust(self._context(where, pem, source, identity), source)
+
+    async def _ca(
+        self, where: str, spec: ProcessHandlerSpec, *, fresh: bool
+    ) -> tuple[bytes | None, str]:
         config = spec.client_config
         if config.ca_bundle:
             try:
-                pem = base64.b64decode(config.ca_bundle, validate=True)
+                return base64.b64decode(config.ca_bundle, validate=True), "caBundle"
             except ValueError:
                 raise HandlerCallError(f"{where}: the caBundle is not base64") from None
-            return Trust(self._context(where, pem, "caBundle"), "caBundle")
         ref = config.ca_from
         if ref is None:
-            return SYSTEM_ROOTS
+            return None, SYSTEM_ROOTS.source
         source = f"caFrom {ref.kind} {ref.namespace}/{ref.name} key {ref.key}"
         try:
             pem = await self.references.value(
@@ -203,20 +215,41 @@ class WebhookClient:
             )
         except ReferenceUnavailableError as error:
             raise HandlerCallError(f"{where}: cannot read the CA to trust: {error}") from None
-        return Trust(self._context(where, pem, source), source)
+        return pem, source
 
-    def _context(self, where: str, pem: bytes, source: str) -> ssl.SSLContext:
-        context = self._tls_contexts.get(pem)
+    async def _identity(self, where: str, spec: ProcessHandlerSpec) -> tuple[bytes, bytes] | None:
+        """The client certificate and key (mutual TLS), from a kubernetes.io/tls Secret."""
+        ref = spec.client_config.client_certificate_secret_ref
+        if ref is None:
+            return None
+        try:
+            cert = await self.references.value("Secret", ref.namespace, ref.name, "tls.crt")
+            key = await self.references.value("Secret", ref.namespace, ref.name, "tls.key")
+        except ReferenceUnavailableError as error:
+            raise HandlerCallError(
+                f"{where}: cannot read the client certificate: {error}"
+            ) from None
+        return cert, key
+
+    def _context(
+        self, where: str, pem: bytes | None, source: str, identity: tuple[bytes, bytes] | None
+    ) -> ssl.SSLContext:
+        # Keyed by a digest: the dict should not be one more place that holds private keys.
+        parts = [pem or b"", *(identity or ())]
+        cache_key = hashlib.sha256(b"\0".join(parts)).digest()
+        context = self._tls_contexts.get(cache_key)
         if context is None:
             try:
-                context = ssl.create_default_context(cadata=pem.decode())
+                context = ssl.create_default_context(cadata=pem.decode() if pem else None)
             except (UnicodeDecodeError, ssl.SSLError) as error:
                 raise HandlerCallError(
                     f"{where}: {source} does not hold PEM certificates: {error}"
                 ) from None
+            if identity is not None:
+                _load_identity(where, context, *identity)
             if len(self._tls_contexts) > MAX_TLS_CONTEXTS:
                 self._tls_contexts.clear()  # rotated CAs must not pile up forever
-            self._tls_contexts[pem] = context
+            self._tls_contexts[cache_key] = context
         return context
 
     async def _post(
@@ -255,6 +288,22 @@ class WebhookClient:
         except aiohttp.ClientError as error:
             raise HandlerCallError(f"{where} failed: {error}", reason="unreachable") from None
         return parse_reply(where, status, raw)
+
+
+def _load_identity(where: str, context: ssl.SSLContext, cert: bytes, key: bytes) -> None:
+    """`ssl` loads a certificate chain from files only: a private folder, gone at once."""
+    with tempfile.TemporaryDirectory(prefix="kattle-client-cert-") as folder:
+        cert_path, key_path = Path(folder) / "tls.crt", Path(folder) / "tls.key"
+        cert_path.write_bytes(cert)
+        key_path.touch(mode=0o600)
+        key_path.write_bytes(key)
+        try:
+            context.load_cert_chain(cert_path, key_path)
+        except ssl.SSLError as error:
+            raise HandlerCallError(
+                f"{where}: the client certificate is not a valid tls.crt and tls.key pair: "
+                f"{error.reason or error}"
+            ) from None
 
 
 # Shorter values (a one-letter test key) would redact ordinary words.
