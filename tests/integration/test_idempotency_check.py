@@ -4,11 +4,6 @@ sample passes (the Python sample passes the SDK's check: tests/unit/test_sdk_tes
 
 from __future__ import annotations
 
-import base64
-import shutil
-import socket
-import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +12,8 @@ import pytest
 
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
+from tests.support.node_sample import node_sample
 from tests.support.operator import OperatorProcess
-from tests.support.paths import SAMPLES
 from tests.support.world import World, world_in
 
 NAMESPACE = "kattle-idempotency"
@@ -73,50 +68,14 @@ def test_the_shipped_node_sample_passes_the_check(
     checked: World, kubectl: Kubectl, tmp_path: Path
 ) -> None:
     world = checked
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("Node.js is needed for this test: install it (e.g. apt-get install nodejs)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    key = b"node-shared-key"
-    (tmp_path / "key").write_bytes(key)
-    server = subprocess.Popen(
-        [
-            node,
-            str(SAMPLES / "handlers" / "node" / "handler.js"),
-            "--port",
-            str(port),
-            "--key-file",
-            str(tmp_path / "key"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        assert "kattle node handler" in server.stdout.readline()
-        secret = f"node-{uuid.uuid4().hex[:6]}"
-        kubectl.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": secret, "namespace": world.namespace},
-                "data": {"key": base64.b64encode(key).decode()},
-            }
-        )
+    with node_sample(kubectl, world.namespace, tmp_path) as (url, ref):
         world.define_type()
         go = world.process("go", ["requested"], "going", "gone")
-        ref = {"namespace": world.namespace, "name": secret}
-        url = f"http://127.0.0.1:{port}/"
         world.handler("node-pre", [go], url, phase="pre", signingSecretRef=ref, retryLimit=0)
         world.handler("node", [go], url, signingSecretRef=ref, retryLimit=0)
         world.wait_plan(go, 2)
         world.create("a")
         world.wait_state("a", "requested")
         final = world.wait_run(world.run(go, "a"))
-    finally:
-        server.terminate()
-        server.wait(10)
     assert final["phase"] == "Succeeded", final
     assert final["data"]["greeting"] == "hello from node, a"

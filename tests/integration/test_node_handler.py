@@ -6,76 +6,28 @@ import base64
 import shutil
 import socket
 import subprocess
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.support.kube import Kubectl
-from tests.support.paths import SAMPLES
+from tests.support.node_sample import node_sample
 from tests.support.world import World
 
 
 def test_the_node_sample_handler_drives_a_process_to_done(
     world: World, kubectl: Kubectl, tmp_path: Path
 ) -> None:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("Node.js is needed for this test: install it (e.g. apt-get install nodejs)")
-    key = b"node-shared-key"
-    (tmp_path / "key").write_bytes(key)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            node,
-            str(SAMPLES / "handlers" / "node" / "handler.js"),
-            "--port",
-            str(port),
-            "--key-file",
-            str(tmp_path / "key"),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        secret = f"node-{uuid.uuid4().hex[:6]}"
-        kubectl.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": secret, "namespace": world.namespace},
-                "data": {"key": base64.b64encode(key).decode()},
-            }
-        )
+    with node_sample(kubectl, world.namespace, tmp_path) as (url, ref):
         world.define_type()
         go = world.process("go", ["requested"], "going", "gone")
-        ref = {"namespace": world.namespace, "name": secret}
-        world.handler(
-            "node-pre",
-            [go],
-            f"http://127.0.0.1:{port}/",
-            phase="pre",
-            signingSecretRef=ref,
-            retryLimit=0,
-        )
-        world.handler("node", [go], f"http://127.0.0.1:{port}/", signingSecretRef=ref, retryLimit=0)
+        world.handler("node-pre", [go], url, phase="pre", signingSecretRef=ref, retryLimit=0)
+        world.handler("node", [go], url, signingSecretRef=ref, retryLimit=0)
         world.wait_plan(go, 2)
         world.create("a")
         world.wait_state("a", "requested")
         log = world.wait_run(world.run(go, "a"))
-    finally:
-        server.terminate()
-        server.wait(10)
     assert log["phase"] == "Succeeded", log
     assert [c["message"] for c in log["handlerCalls"]] == [f"node approves {go} on a", "greeted"]
     assert log["data"] == {"greeting": "hello from node, a"}
