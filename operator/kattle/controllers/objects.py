@@ -31,8 +31,11 @@ from kattle.runner.scheduler import Scheduler
 logger = logging.getLogger(__name__)
 
 RETRY_BASE_SECONDS = 0.5
-# Objects acted on at once (each event is at most a few API requests).
-OBJECT_WORKERS = 64
+# Objects acted on at once (each event is at most a few API requests). Well under the API
+# client's pool (64 connections): with as many workers as connections, a burst of new
+# objects kept every connection busy creating runs, and the runs' own writes waited until
+# the burst was over (seen at 100,000 objects).
+OBJECT_WORKERS = 16
 RETRY_MAX_SECONDS = 30.0
 
 
