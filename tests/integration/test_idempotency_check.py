@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
-from tests.support.node_sample import node_sample
+from tests.support.node_sample import drive_go, node_sample
 from tests.support.operator import OperatorProcess
 from tests.support.world import World, world_in
 
@@ -69,13 +69,6 @@ def test_the_shipped_node_sample_passes_the_check(
 ) -> None:
     world = checked
     with node_sample(kubectl, world.namespace, tmp_path) as (url, ref):
-        world.define_type()
-        go = world.process("go", ["requested"], "going", "gone")
-        world.handler("node-pre", [go], url, phase="pre", signingSecretRef=ref, retryLimit=0)
-        world.handler("node", [go], url, signingSecretRef=ref, retryLimit=0)
-        world.wait_plan(go, 2)
-        world.create("a")
-        world.wait_state("a", "requested")
-        final = world.wait_run(world.run(go, "a"))
+        final = drive_go(world, url, ref)
     assert final["phase"] == "Succeeded", final
     assert final["data"]["greeting"] == "hello from node, a"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.kube import Kubectl
-from tests.support.node_sample import node_sample
+from tests.support.node_sample import drive_go, node_sample
 from tests.support.world import World
 
 
@@ -20,16 +20,12 @@ def test_the_node_sample_handler_drives_a_process_to_done(
     world: World, kubectl: Kubectl, tmp_path: Path
 ) -> None:
     with node_sample(kubectl, world.namespace, tmp_path) as (url, ref):
-        world.define_type()
-        go = world.process("go", ["requested"], "going", "gone")
-        world.handler("node-pre", [go], url, phase="pre", signingSecretRef=ref, retryLimit=0)
-        world.handler("node", [go], url, signingSecretRef=ref, retryLimit=0)
-        world.wait_plan(go, 2)
-        world.create("a")
-        world.wait_state("a", "requested")
-        log = world.wait_run(world.run(go, "a"))
+        log = drive_go(world, url, ref)
     assert log["phase"] == "Succeeded", log
-    assert [c["message"] for c in log["handlerCalls"]] == [f"node approves {go} on a", "greeted"]
+    assert [c["message"] for c in log["handlerCalls"]] == [
+        f"node approves {world.type}.go on a",
+        "greeted",
+    ]
     assert log["data"] == {"greeting": "hello from node, a"}
     status = world.status("a")
     assert (status["state"], status["greeting"]) == ("gone", "hello from node, a")

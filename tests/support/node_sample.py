@@ -11,6 +11,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,17 @@ def node_sample(
     finally:
         server.terminate()
         server.wait(10)
+
+
+def drive_go(world: Any, url: str, ref: dict[str, str]) -> dict[str, Any]:
+    """A `go` process with the sample as its pre-listener and its handler, run on a new
+    object `a`: the run's final status."""
+    world.define_type()
+    go = world.process("go", ["requested"], "going", "gone")
+    world.handler("node-pre", [go], url, phase="pre", signingSecretRef=ref, retryLimit=0)
+    world.handler("node", [go], url, signingSecretRef=ref, retryLimit=0)
+    world.wait_plan(go, 2)
+    world.create("a")
+    world.wait_state("a", "requested")
+    final: dict[str, Any] = world.wait_run(world.run(go, "a"))
+    return final
