@@ -169,7 +169,7 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "no start list",
         {**_pd(), "spec": {"resourceType": "x", "transitioning": "b", "done": "c"}},
-        ["spec.start", "Required value"],
+        ["spec", "set either start, transitioning and done, or stateMap"],
     ),
     ("duplicate start states", _pd(start=["a", "a"]), [".spec.start", "duplicate entries"]),
     (

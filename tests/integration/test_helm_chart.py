@@ -353,7 +353,7 @@ def _create_runs_at_once(admin: Kubectl, process: str, name: str, count: int) ->
 
 def _probe_type(admin: Kubectl, tls: HandlerServer, ca: Path) -> None:
     """A type beyond the samples: https with a CA from a ConfigMap, deletionPolicy Delete,
-    a history limit that prunes runs."""
+    a history limit that prunes runs, standard processes generated (and one pruned later)."""
     documents = [
         {
             "apiVersion": "v1",
@@ -370,6 +370,7 @@ def _probe_type(admin: Kubectl, tls: HandlerServer, ca: Path) -> None:
                 "initialState": "requested",
                 "deletionPolicy": "Delete",
                 "historyLimit": 1,
+                "standardProcesses": {"exclude": ["create", "remove", "purge"]},
             },
         },
         {
@@ -511,6 +512,16 @@ def test_the_operator_runs_the_instance_lifecycle_under_the_charts_rbac_and_need
             '{"status": {"activeRun": "p.deleted-00000000"}}',
         )
         _run(admin, "probe.check", "probe/p")  # historyLimit 1: the first run is pruned
+        admin.run("get", "pd", "probe.update")  # generated; pruned once excluded:
+        admin.run(
+            "patch",
+            "rd",
+            "probe",
+            "--type=merge",
+            "-p",
+            '{"spec": {"standardProcesses": {"exclude": ["create", "remove", "purge", "update"]}}}',
+        )
+        admin.run("wait", "--for=delete", "--timeout=60s", "pd/probe.update")
         admin.run("delete", "rd", "probe", "--timeout=60s")
         deadline = time.monotonic() + 60
         while admin.run("get", "crd", "probes.resources.kattle.dev", check=False).returncode == 0:

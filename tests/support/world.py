@@ -72,6 +72,10 @@ class World:
     def process(
         self, verb: str, start: list[str], transitioning: str, done: str, **spec: Any
     ) -> str:
+        return self.process_of(verb, start=start, transitioning=transitioning, done=done, **spec)
+
+    def process_of(self, verb: str, **spec: Any) -> str:
+        """A process of the test's type with any spec (e.g. a `stateMap`)."""
         name = f"{self.type}.{verb}"
         self._apply_cluster(
             "processdefinitions",
@@ -79,13 +83,7 @@ class World:
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": "ProcessDefinition",
                 "metadata": {"name": name},
-                "spec": {
-                    "resourceType": self.type,
-                    "start": start,
-                    "transitioning": transitioning,
-                    "done": done,
-                    **spec,
-                },
+                "spec": {"resourceType": self.type, **spec},
             },
         )
         return name

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pydot
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -18,6 +17,7 @@ from kattle.api.processhandler import ProcessHandler
 from kattle.api.resourcedefinition import ResourceDefinition
 from kattle.diagrams import process_diagram, render, resource_diagram
 from kattle.machine.catalog import Catalog
+from tests.support.dot import parse_dot
 from tests.support.paths import SAMPLES
 
 MODELS: dict[str, Any] = {
@@ -41,33 +41,8 @@ def _catalog(docs: list[dict[str, Any]]) -> Catalog:
     return catalog
 
 
-def _parse(dot: str) -> tuple[dict[str, dict[str, str]], set[tuple[str, str, str, str]]]:
-    """Nodes by label with their attributes; edges as (from, to, label, style) by labels."""
-    [graph] = pydot.graph_from_dot_data(dot) or [None]
-    assert graph is not None
-    labels = {}
-    nodes = {}
-    for node in graph.get_nodes():
-        name = node.get_name()
-        if name in ("node", "edge", "graph") or name.startswith("initial"):
-            continue
-        label = node.get("label").strip('"')
-        labels[name] = label
-        nodes[label] = {k: str(v).strip('"') for k, v in node.get_attributes().items()}
-    edges = {
-        (
-            labels.get(e.get_source(), e.get_source()),
-            labels.get(e.get_destination(), e.get_destination()),
-            str(e.get("label") or "").strip('"'),
-            str(e.get("style") or "").strip('"'),
-        )
-        for e in graph.get_edges()
-    }
-    return nodes, edges
-
-
 def test_a_process_diagram_shows_states_handlers_and_on_error() -> None:
-    nodes, edges = _parse(process_diagram(_catalog(_documents()), "instance.start"))
+    nodes, edges = parse_dot(process_diagram(_catalog(_documents()), "instance.start"))
     assert set(nodes) == {"stopped", "creating", "starting", "running", "stopping"}
     assert nodes["starting"]["fillcolor"] == "orange"
     assert edges == {
@@ -81,7 +56,7 @@ def test_a_process_diagram_shows_states_handlers_and_on_error() -> None:
 
 def test_the_instance_lifecycle_diagram_has_every_state_and_process() -> None:
     catalog = _catalog(_documents())
-    nodes, edges = _parse(resource_diagram(catalog, "instance", highlight="running"))
+    nodes, edges = parse_dot(resource_diagram(catalog, "instance", highlight="running"))
     relations = {"volumes: volume", "nic: nic (spec.nic)"}
     assert set(nodes) == set(catalog.states("instance")) | relations
     assert nodes["requested"]["peripheries"] == "2"  # the initial state
@@ -125,7 +100,7 @@ def test_each_state_field_with_an_initial_state_has_an_entry_arrow() -> None:
             },
         }
     )
-    nodes, edges = _parse(resource_diagram(_catalog(docs), "instance"))
+    nodes, edges = parse_dot(resource_diagram(_catalog(docs), "instance"))
     assert nodes["requested"]["peripheries"] == "2"
     assert nodes["healthState: unknown"]["peripheries"] == "2"
     assert "peripheries" not in nodes["healthState: unhealthy"]
@@ -217,7 +192,7 @@ _name = st.text(
     ),
     _name,
 )
-def test_random_process_graphs_always_draw_and_parse(
+def test_random_process_graphs_always_draw_andparse_dot(
     processes: list[tuple[list[str], str, str]], initial: str
 ) -> None:
     """Cycles, shared and unreachable states, quotes, backslashes, unicode: still one graph
@@ -242,11 +217,11 @@ def test_random_process_graphs_always_draw_and_parse(
         process.spec.done = done
         process.spec.on_error = f"t.p{(i + 1) % len(processes)}"
         catalog.put(process)
-    nodes, _ = _parse(resource_diagram(catalog, "t", highlight=initial))
+    nodes, _ = parse_dot(resource_diagram(catalog, "t", highlight=initial))
     states = {initial} | {s for p in processes for s in (*p[0], p[1], p[2])}
     assert len(nodes) == len(states)
     for name in catalog.processes:
-        _parse(process_diagram(catalog, name))
+        parse_dot(process_diagram(catalog, name))
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")

@@ -65,6 +65,23 @@ class RelatedRuns(KattleModel):
     )
 
 
+class StateRoute(KattleModel):
+    """One way through a process: from `start`, through `transitioning`, to `done`."""
+
+    model_config = validated_by(
+        cel(
+            "self.transitioning != self.done",
+            "done must differ from transitioning: an object in its transitioning state is "
+            "still running the process",
+            field_path=".done",
+        ),
+    )
+
+    start: StateName = Field(description="A state the process may start from.")
+    transitioning: StateName = Field(description="The state while it runs from `start`.")
+    done: StateName = Field(description="The state it ends in, from `start`.")
+
+
 RecordMode = Literal["Always", "OnFailure"]
 HandlerMode = Literal["All", "FirstResult"]
 # The triggers whose runs may go unrecorded: the operator starts them from the object alone,
@@ -77,16 +94,35 @@ class ProcessDefinitionSpec(KattleModel):
 
     model_config = validated_by(
         cel(
-            "!(self.transitioning in self.start)",
+            "has(self.stateMap) != (has(self.start) && has(self.transitioning) && has(self.done))",
+            "set either start, transitioning and done, or stateMap (not both)",
+        ),
+        cel(
+            "!has(self.transitioning) || !has(self.start) || !(self.transitioning in self.start)",
             "transitioning must not be one of the start states: a process must leave its "
             "start state while it runs",
             field_path=".transitioning",
         ),
         cel(
-            "self.transitioning != self.done",
+            "!has(self.transitioning) || !has(self.done) || self.transitioning != self.done",
             "done must differ from transitioning: an object in its transitioning state is "
             "still running the process",
             field_path=".done",
+        ),
+        cel(
+            "!has(self.stateMap) || self.stateMap.all(r, "
+            "!self.stateMap.exists(o, o.transitioning == r.start))",
+            "a start state of the stateMap must not be one of its transitioning states: a "
+            "process must leave its start state while it runs",
+            field_path=".stateMap",
+        ),
+        cel(
+            "!has(self.stateMap) || self.stateMap.all(r, "
+            "self.stateMap.exists_one(o, o.start == r.start) && "
+            "self.stateMap.exists_one(o, o.transitioning == r.transitioning))",
+            "each start state and each transitioning state appears once in the stateMap, so "
+            "the object's state tells which entry a run follows",
+            field_path=".stateMap",
         ),
         cel(
             "!has(self.onError) || self.onError.startsWith(self.resourceType + '.')",
@@ -102,17 +138,34 @@ class ProcessDefinitionSpec(KattleModel):
         ),
         json_schema_extra=immutable("resourceType"),
     )
-    start: list[StateName] = Field(
+    start: list[StateName] | None = Field(
+        default=None,
         min_length=1,
         max_length=64,
-        description="The states the process may start from (at least one).",
+        description=(
+            "The states the process may start from (at least one). With `transitioning` "
+            "and `done`; or leave all three out and give a `stateMap`."
+        ),
         json_schema_extra=string_set(),
     )
-    transitioning: StateName = Field(
-        description="The state the object is in while the process runs, e.g. `starting`."
+    transitioning: StateName | None = Field(
+        default=None,
+        description="The state the object is in while the process runs, e.g. `starting`.",
     )
-    done: StateName = Field(
-        description="The state the object is in when the process ends well, e.g. `running`."
+    done: StateName | None = Field(
+        default=None,
+        description="The state the object is in when the process ends well, e.g. `running`.",
+    )
+    state_map: list[StateRoute] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description=(
+            "For a process whose transitioning and done states depend on where it starts "
+            "(Cattle's update: inactive -> updating-inactive -> inactive, active -> "
+            "updating-active -> active): one entry per start state, instead of `start`, "
+            "`transitioning` and `done`."
+        ),
     )
     state_field: str = Field(
         default="state",
@@ -175,6 +228,34 @@ class ProcessDefinitionSpec(KattleModel):
             "in this order; each step waits for all its runs, and one that fails fails the step."
         ),
     )
+
+    def routes(self) -> list[StateRoute]:
+        """Every way through the process: one per start state."""
+        if self.state_map:
+            return list(self.state_map)
+        if self.transitioning is None or self.done is None:
+            return []  # refused at `kubectl apply`; only a hand-built spec gets here
+        # Not validated again: the spec's own fields were.
+        return [
+            StateRoute.model_construct(start=s, transitioning=self.transitioning, done=self.done)
+            for s in self.start or []
+        ]
+
+    def route(self, state: str | None) -> StateRoute | None:
+        """The way a run follows from `state`: by start state, or (a run being resumed) by
+        transitioning state."""
+        routes = self.routes()
+        found = next((r for r in routes if r.start == state), None)
+        return found or next((r for r in routes if r.transitioning == state), None)
+
+    def starts(self) -> list[str]:
+        return [r.start for r in self.routes()]
+
+    def transitionings(self) -> list[str]:
+        return list(dict.fromkeys(r.transitioning for r in self.routes()))
+
+    def dones(self) -> list[str]:
+        return list(dict.fromkeys(r.done for r in self.routes()))
 
     def related_steps(self, when: str) -> list[tuple[int, RelatedRuns]]:
         """The relatedRuns entries that run `when`, with their index in the list."""
@@ -262,5 +343,6 @@ __all__ = [
     "ProcessDefinitionSpec",
     "ProcessDefinitionStatus",
     "ProcessName",
+    "StateRoute",
     "Trigger",
 ]

@@ -21,6 +21,7 @@ from kattle.api.resourcedefinition import ResourceDefinition
 from kattle.cli.kube import CommandError, Kattle, add_connection_flags, api_client, split_target
 from kattle.diagrams import ANNOTATION, GraphvizError, process_diagram, render, resource_diagram
 from kattle.machine.catalog import Catalog
+from kattle.machine.process_sets import add_standard_processes
 
 MODELS: dict[str, Any] = {
     "ResourceDefinition": ResourceDefinition,
@@ -99,6 +100,7 @@ def _from_files(files: list[str], kind: str, name: str) -> str:
                     catalog.put(model.model_validate(document))
                 except ValidationError as error:
                     raise CommandError(f"{file}: {document['kind']} is invalid: {error}") from None
+    add_standard_processes(catalog)
     plural = DEFINITIONS.get(kind.lower())
     if plural == "processdefinitions":
         if name not in catalog.processes:

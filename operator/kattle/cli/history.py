@@ -1,7 +1,8 @@
-"""`kattle history KIND/NAME` and `kattle describe pi/NAME`: an object's runs, a run's log.
+"""`kattle history [KIND[/NAME]]` and `kattle describe pi/NAME`: runs, and a run's log.
 
 The ProcessInstances are the durable record (Events expire within hours): history lists an
-object's runs newest first, describe prints one run as Cattle's process log.
+object's runs newest first (or a type's, or every run; `-A` in every namespace), describe
+prints one run as Cattle's process log.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from kattle.cli.kube import (
     split_target,
     target_object,
 )
-from kattle.cli.output import add_output_flag, age, between, document, table
+from kattle.cli.output import add_output_flag, age, between, document_printer, table
 from kattle.machine.times import parse_time
 from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
 
@@ -31,17 +32,25 @@ EPOCH = datetime.fromtimestamp(0, UTC)
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     history = commands.add_parser(
         "history",
-        help="an object's process runs, newest first, e.g. `kattle history instance/web-1`",
-        description="List the ProcessInstances of the object KIND/NAME, newest first.",
+        help="process runs, newest first, e.g. `kattle history instance/web-1`, `-A`",
+        description=(
+            "List the ProcessInstances of the object KIND/NAME, of every object of KIND, or "
+            "all of them, newest first; -A: in every namespace."
+        ),
     )
-    history.add_argument("target", help="KIND/NAME of the object (kind, plural or short name)")
+    history.add_argument(
+        "target",
+        nargs="?",
+        help="KIND/NAME of the object, or KIND for all of that type (kind, plural or short "
+        "name); none: every run",
+    )
     history.add_argument(
         "--runs-namespace",
         metavar="NS",
         help="where runs of cluster-scoped kinds live (default: default, as the operator's)",
     )
-    add_output_flag(history, "wide", "json", "yaml")
-    add_connection_flags(history)
+    add_output_flag(history, "wide", "json", "yaml", "name", "jsonpath")
+    add_connection_flags(history, all_namespaces=True)
     history.set_defaults(handler=run_history)
 
     describe = commands.add_parser(
@@ -55,20 +64,53 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def run_history(args: argparse.Namespace) -> int:
-    kattle, resource, obj = target_object(args)
-    name = obj["metadata"]["name"]
-    runs_namespace = obj["metadata"].get("namespace") or args.runs_namespace or "default"
-    selector = f"{TYPE_LABEL}={resource['metadata']['name']},{RESOURCE_LABEL}={name}"
-    runs = newest_first(kattle.list("processinstances", runs_namespace, selector))
-    if args.output in ("json", "yaml"):
-        sys.stdout.write(document({"apiVersion": "v1", "kind": "List", "items": runs}, args.output))
+    printer = document_printer(args.output)
+    runs, nothing = _listed_runs(args)
+    if printer is not None:
+        sys.stdout.write(printer({"apiVersion": "v1", "kind": "List", "items": runs}))
         return 0
     if not runs:
-        print(f"No runs recorded for {resource['spec']['names']['kind']} {name}.", file=sys.stderr)
+        print(nothing, file=sys.stderr)
         return 0
-    headers, rows = history_table(runs, wide=args.output == "wide")
+    headers, rows = history_table(
+        runs, wide=args.output == "wide", all_namespaces=args.all_namespaces
+    )
     sys.stdout.write(table(headers, rows))
     return 0
+
+
+def _listed_runs(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
+    """The runs asked for, newest first (by namespace first with -A, as kubectl groups
+    them), and what to say when there are none."""
+    if args.target and "/" in args.target:
+        if args.all_namespaces:
+            # kubectl's own refusal: a name names an object in one namespace.
+            raise CommandError("a resource cannot be retrieved by name across all namespaces")
+        kattle, resource, obj = target_object(args)
+        name = obj["metadata"]["name"]
+        namespace = obj["metadata"].get("namespace") or args.runs_namespace or "default"
+        selector = f"{TYPE_LABEL}={resource['metadata']['name']},{RESOURCE_LABEL}={name}"
+        runs = kattle.list("processinstances", namespace, selector)
+        return newest_first(
+            runs
+        ), f"No runs recorded for {resource['spec']['names']['kind']} {name}."
+    api, namespace = api_client(args)
+    kattle = Kattle(api)
+    selector = ""
+    if args.target:
+        resource = kattle.resource_type(args.target)
+        selector = f"{TYPE_LABEL}={resource['metadata']['name']}"
+        if resource["spec"].get("scope") == "Cluster":
+            namespace = args.runs_namespace or "default"
+    if args.all_namespaces:
+        runs = kattle.list("processinstances", None, selector)
+        return by_namespace(newest_first(runs)), "No runs found."
+    runs = kattle.list("processinstances", namespace, selector)
+    return newest_first(runs), f"No runs found in {namespace} namespace."
+
+
+def by_namespace(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(runs, key=lambda run: run["metadata"].get("namespace") or "")
 
 
 def newest_first(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -81,12 +123,28 @@ def newest_first(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def history_table(
-    runs: list[dict[str, Any]], *, wide: bool = False, now: datetime | None = None
+    runs: list[dict[str, Any]],
+    *,
+    wide: bool = False,
+    now: datetime | None = None,
+    all_namespaces: bool = False,
 ) -> tuple[list[str], list[list[str]]]:
+    """kubectl's columns; with all_namespaces a NAMESPACE column first, as `kubectl get -A`."""
     headers = ["NAME", "PROCESS", "PHASE", "EXIT", "DURATION", "HANDLERS", "AGE"]
     if wide:
         headers += ["TRIGGER", "MESSAGE"]
-    rows = []
+    rows = _run_rows(runs, wide=wide, now=now)
+    if all_namespaces:
+        return ["NAMESPACE", *headers], [[namespace, *row] for namespace, row in rows]
+    return headers, [row for _, row in rows]
+
+
+def _run_rows(
+    runs: list[dict[str, Any]], *, wide: bool, now: datetime | None
+) -> list[tuple[str, list[str]]]:
+    """Each run's row, and its related runs' rows under it, with the run's namespace
+    (empty for the related runs, which are listed under their parent)."""
+    rows: list[tuple[str, list[str]]] = []
     for run in runs:
         status = run.get("status") or {}
         spec = run.get("spec") or {}
@@ -102,9 +160,9 @@ def history_table(
         if wide:
             message = (status.get("message") or "").splitlines()
             row += [spec.get("trigger", "manual"), message[0][:80] if message else ""]
-        rows.append(row)
-        rows += child_rows(status.get("children") or [], wide=wide)
-    return headers, rows
+        rows.append((run["metadata"].get("namespace") or "", row))
+        rows += [("", child) for child in child_rows(status.get("children") or [], wide=wide)]
+    return rows
 
 
 def child_rows(children: list[dict[str, Any]], *, wide: bool = False) -> list[list[str]]:

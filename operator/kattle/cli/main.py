@@ -12,8 +12,12 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import argcomplete
+import urllib3
+
 from kattle.api import crds, schemas
 from kattle.cli import call as call_command
+from kattle.cli import completion
 from kattle.cli import dot as dot_command
 from kattle.cli import history as history_command
 from kattle.cli import operator as operator_command
@@ -78,22 +82,41 @@ def build_parser() -> argparse.ArgumentParser:
     dot_command.add_parser(commands)
     tree_command.add_parser(commands)
     call_command.add_parser(commands)
+    completion.add_parser(commands)
+    completion.attach(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    # Answers and exits when the shell asks for completions (bash, zsh); a no-op otherwise.
+    argcomplete.autocomplete(
+        parser,
+        always_complete_options=completion.COMPLETE_OPTIONS,
+        default_completer=completion.NOTHING,
+    )
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
     except CommandError as error:
         print(f"kattle {args.command}: {error}", file=sys.stderr)
         return 1
+    except urllib3.exceptions.HTTPError as error:
+        # No answer in time (--request-timeout) or no connection: one line, as kubectl says it.
+        print(f"kattle {args.command}: {_unreachable(error)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except OSError as error:
         print(f"kattle: {error}", file=sys.stderr)
         return 1
+
+
+def _unreachable(error: urllib3.exceptions.HTTPError) -> str:
+    if isinstance(error, urllib3.exceptions.TimeoutError):
+        return "the server did not answer within --request-timeout"
+    reason = getattr(error, "reason", None) or error
+    return f"cannot reach the API server: {reason}"
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Printing as kubectl does: aligned tables with upper-case headers, or JSON/YAML for scripts.
+"""Printing as kubectl does: aligned tables with upper-case headers, or for scripts JSON,
+YAML, `-o name` (`processinstance.kattle.dev/web-1.start-x7k2p`) and `-o jsonpath=TEMPLATE`.
 
 Pure functions over plain data, so they are tested without a cluster.
 """
@@ -7,22 +8,80 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import yaml
+from argcomplete.completers import ChoicesCompleter
 
+from kattle.cli.jsonpath import TemplateError, parse_template, render
+from kattle.cli.kube import CommandError
 from kattle.machine.times import parse_time
 
+# Formats that print the objects themselves, for scripts; the others are tables or drawings.
+DOCUMENT_FORMATS = ("json", "yaml", "name", "jsonpath")
 
-def add_output_flag(parser: argparse.ArgumentParser, *choices: str) -> None:
-    parser.add_argument(
+
+def add_output_flag(
+    parser: argparse.ArgumentParser, *choices: str, default: str = "a table"
+) -> None:
+    shown = [f"{c}=TEMPLATE" if c == "jsonpath" else c for c in choices]
+    action = parser.add_argument(
         "-o",
         "--output",
-        choices=choices,
-        help=f"output format: {', '.join(choices)} (default: a table)",
+        type=_output_choice(choices),
+        metavar="FORMAT",
+        help=f"output format: {', '.join(shown)} (default: {default})",
     )
+    completed = [f"{c}=" if c == "jsonpath" else c for c in choices]
+    action.completer = ChoicesCompleter(dict.fromkeys(completed, ""))  # type: ignore[attr-defined]
+
+
+def _output_choice(choices: Sequence[str]) -> Callable[[str], str]:
+    """Checks `-o` as argparse's `choices` would, with kubectl's `jsonpath=TEMPLATE`."""
+
+    def check(value: str) -> str:
+        name, sep, _ = value.partition("=")
+        if name not in choices or bool(sep) != (name == "jsonpath"):
+            allowed = ", ".join(f"{c}=TEMPLATE" if c == "jsonpath" else c for c in choices)
+            raise argparse.ArgumentTypeError(f"{value!r}: allowed formats are {allowed}")
+        return value
+
+    check.__name__ = "output format"  # what argparse names in its error
+    return check
+
+
+def document_printer(output: str | None) -> Callable[[Any], str] | None:
+    """How to print an object or a List for `-o json|yaml|name|jsonpath=...`; None for the
+    other formats. A template is parsed here, before any request, so a bad one fails at
+    once with kubectl's words."""
+    name, _, template = (output or "").partition("=")
+    if name not in DOCUMENT_FORMATS:
+        return None
+    if name == "name":
+        return names
+    if name != "jsonpath":
+        return lambda value: document(value, name)
+    try:
+        nodes = parse_template(template)
+    except TemplateError as error:
+        raise CommandError(f"error parsing jsonpath {template}, {error}") from None
+    return lambda value: render(nodes, value)
+
+
+def resource_name(obj: dict[str, Any]) -> str:
+    """`kind.group/name`, as `kubectl get -o name` prints it (`kind/name` for core kinds)."""
+    group = str(obj.get("apiVersion") or "").rpartition("/")[0]
+    kind = str(obj.get("kind") or "").lower()
+    name = (obj.get("metadata") or {}).get("name") or ""
+    return f"{kind}.{group}/{name}" if group else f"{kind}/{name}"
+
+
+def names(value: dict[str, Any]) -> str:
+    """`-o name`: one line for an object, one for each item of a List."""
+    items = value.get("items") if "items" in value else [value]
+    return "".join(resource_name(item) + "\n" for item in items or [])
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

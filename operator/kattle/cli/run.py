@@ -1,9 +1,16 @@
-"""`kattle run PROCESS KIND/NAME`: starts a manual process and, with --wait, follows it."""
+"""`kattle run PROCESS KIND/NAME`: starts a manual process and, with --wait, follows it.
+
+`--dry-run=client` prints the ProcessInstance it would create; `--dry-run=server` sends it
+with `dryRun=All`, so the API server's validation and admission (the run access policy)
+judge it, and prints what the server returned; neither creates anything.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 import time
 from typing import Any, cast
 
@@ -21,6 +28,7 @@ from kattle.cli.kube import (
     names_of,
     split_target,
 )
+from kattle.cli.output import add_output_flag, document_printer, resource_name
 from kattle.machine.names import owner_reference
 from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
 
@@ -48,6 +56,21 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait with --wait (default: 300)"
     )
+    parser.add_argument(
+        "--dry-run",
+        choices=["none", "client", "server"],
+        default="none",
+        help="client: print the run it would create; server: also have the API server "
+        "validate and admit it; neither creates it (default: none)",
+    )
+    add_output_flag(
+        parser,
+        "json",
+        "yaml",
+        "name",
+        "jsonpath",
+        default="a line naming the run; with --wait its log follows on standard error",
+    )
     add_connection_flags(parser)
     parser.set_defaults(handler=run)
 
@@ -69,44 +92,86 @@ def run(args: argparse.Namespace) -> int:
     kind, name = split_target(args.target)
     if args.process.count(".") != 1:
         raise CommandError(f"{args.process!r}: a process is named <type>.<verb>")
+    if args.dry_run != "none" and args.wait:
+        raise CommandError(f"--dry-run={args.dry_run} creates no run to wait for: drop --wait")
+    printer = document_printer(args.output)
     api, namespace = api_client(args)
     custom = client.CustomObjectsApi(api)
-    type_name = args.process.partition(".")[0]
+    body = run_body(Kattle(api), args.process, kind, name, namespace, parse_data(args.data))
+    created = _create(custom, namespace, body, args.dry_run)
+    if printer is None:
+        note = {"none": "", "client": " (dry run)", "server": " (server dry run)"}[args.dry_run]
+        print(f"{resource_name(created)} created{note}")
+    else:
+        sys.stdout.write(printer(created))
+    if not args.wait:
+        return 0
+    # With -o, standard output holds only the object, for scripts; the log goes to stderr.
+    log = contextlib.redirect_stdout(sys.stderr) if printer else contextlib.nullcontext()
+    with log:
+        return follow(
+            custom,
+            namespace,
+            created["metadata"]["name"],
+            args.timeout,
+            created["metadata"]["resourceVersion"],
+        )
+
+
+def run_body(
+    kattle: Kattle, process: str, kind: str, name: str, namespace: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """The ProcessInstance that runs `process` on KIND/NAME. Read from the cluster even for
+    a client dry run (which writes nothing), as `kubectl apply --dry-run=client` reads the
+    live object: the run names its object's uid and owner, which only the cluster knows, and
+    a run on a missing object or of the wrong kind is better refused before it is made."""
+    type_name = process.partition(".")[0]
     try:
-        resource = Kattle(api).get("resourcedefinitions", type_name)
+        resource = kattle.get("resourcedefinitions", type_name)
     except CommandError:
         raise CommandError(f"no ResourceDefinition named {type_name!r}") from None
     if kind.lower() not in names_of(resource):
         kind_name = resource["spec"]["names"]["kind"]
-        raise CommandError(f"{args.process} runs on {kind_name} objects, not {kind!r}")
-    obj = Kattle(api).object(resource, name, namespace)
+        raise CommandError(f"{process} runs on {kind_name} objects, not {kind!r}")
+    obj = kattle.object(resource, name, namespace)
     # Labelled and owned as the operator's own runs are, so it need not write them itself.
-    body = {
+    return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ProcessInstance",
         "metadata": {
-            "generateName": f"{name[:200]}.{args.process.partition('.')[2]}-",
+            "generateName": f"{name[:200]}.{process.partition('.')[2]}-",
+            "namespace": namespace,
             "labels": {TYPE_LABEL: type_name, RESOURCE_LABEL: name},
             "ownerReferences": [owner_reference(obj)],
         },
         "spec": {
-            "process": args.process,
+            "process": process,
             "resource": {"name": name, "uid": obj["metadata"]["uid"]},
-            "data": parse_data(args.data),
+            "data": data,
         },
     }
+
+
+def _create(
+    custom: client.CustomObjectsApi, namespace: str, body: dict[str, Any], dry_run: str
+) -> dict[str, Any]:
+    """The run as created, as the server would create it (server), or as it stands (client)."""
+    if dry_run == "client":
+        return body
     try:
-        created = cast(
+        return cast(
             dict[str, Any],
-            custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body),
+            custom.create_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                body,
+                dry_run="All" if dry_run == "server" else None,
+            ),
         )
     except ApiException as error:
         raise CommandError(api_message(error)) from None
-    run_name = created["metadata"]["name"]
-    print(f"processinstance.{GROUP}/{run_name} created")
-    if not args.wait:
-        return 0
-    return follow(custom, namespace, run_name, args.timeout, created["metadata"]["resourceVersion"])
 
 
 class _Shown:

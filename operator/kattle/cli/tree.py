@@ -17,7 +17,7 @@ import pydot
 from kubernetes.client import ApiException
 
 from kattle.cli.kube import CommandError, Kattle, add_connection_flags, target_object
-from kattle.cli.output import add_output_flag, table
+from kattle.cli.output import add_output_flag, document_printer, table
 from kattle.machine.related import names_in, owned_by
 
 MAX_DEPTH = 8
@@ -44,17 +44,18 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Show KIND/NAME, the objects its relations name, and theirs, with states.",
     )
     tree.add_argument("target", help="KIND/NAME of the object (kind, plural or short name)")
-    add_output_flag(tree, "wide", "json", "dot")
+    add_output_flag(tree, "wide", "json", "yaml", "jsonpath", "dot")
     add_connection_flags(tree)
     tree.set_defaults(handler=run_tree)
 
 
 def run_tree(args: argparse.Namespace) -> int:
+    printer = document_printer(args.output)
     kattle, resource, obj = target_object(args)
     definitions = {d["metadata"]["name"]: d for d in kattle.list("resourcedefinitions")}
     root = build_tree(kattle, definitions, resource, obj)
-    if args.output == "json":
-        sys.stdout.write(json.dumps(tree_json(root), indent=4) + "\n")
+    if printer is not None:
+        sys.stdout.write(printer(tree_json(root)))
     elif args.output == "dot":
         sys.stdout.write(tree_dot(root))
     else:

@@ -18,6 +18,7 @@ from kattle.api.generated import DEFINITION_LABEL, generated_crd
 from kattle.api.processdefinition import ProcessDefinition
 from kattle.api.processhandler import ProcessHandler, ProcessHandlerSpec
 from kattle.api.resourcedefinition import DEFAULT_GROUP, ResourceDefinition
+from kattle.controllers.standard_processes import reconcile_standard_processes
 from kattle.kube.client import CRDS, ApiError, Kind
 from kattle.kube.kinds import PROCESS_DEFINITIONS, PROCESS_HANDLERS, RESOURCE_DEFINITIONS
 from kattle.machine.catalog import Catalog
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 Condition = tuple[str, bool, str, str]  # type, status, reason, message
 
 ESTABLISH_TIMEOUT_SECONDS = 30.0
+STATUS_WRITE_ATTEMPTS = 5
 DISCOVERED_ANNOTATION = "kattle.dev/discovered"
 CRD_FINALIZER = "kattle.dev/generated-crd"
 MODELS: dict[str, type[ResourceDefinition | ProcessDefinition | ProcessHandler]] = {
@@ -69,6 +71,12 @@ async def on_definition_event(
         definition = engine.catalog.resources[name]
         if event_type is None or not _settled(definition):
             await reconcile_resource_definition(engine, name)
+    if kind_name == "ProcessDefinition" and event_type == "DELETED":
+        # A standard process deleted (generated, or written by hand in its place) is
+        # generated again while its type asks for it.
+        owner = engine.catalog.resources.get(body.get("spec", {}).get("resourceType", ""))
+        if owner is not None and owner.spec.standard_processes is not None:
+            await reconcile_resource_definition(engine, owner.metadata.name or "")
     await refresh_statuses(engine)
 
 
@@ -144,6 +152,7 @@ async def reconcile_resource_definition(engine: Engine, name: str) -> None:
             )
         except ApiError as error:
             problems.append(f"the API server refused the generated CRD {crd_name}: {error.message}")
+    generated = await reconcile_standard_processes(engine, definition)
     if problems:
         await _write_status(
             engine,
@@ -153,6 +162,7 @@ async def reconcile_resource_definition(engine: Engine, name: str) -> None:
             reason="Invalid",
             message="; ".join(problems),
             crd_name=None,
+            also=generated,
         )
         return
     established = await _wait_established(engine, crd_name)
@@ -170,6 +180,7 @@ async def reconcile_resource_definition(engine: Engine, name: str) -> None:
             else f"CRD {crd_name} was not established within {ESTABLISH_TIMEOUT_SECONDS:.0f}s"
         ),
         crd_name=crd_name,
+        also=generated,
     )
 
 
@@ -276,12 +287,42 @@ async def _write_status(
     keep_conditions: bool = False,
     also: Sequence[Condition] = (),
 ) -> None:
-    catalog = engine.catalog
+    """Writes the definition's status, a compare-and-set on the body it was computed from:
+    handlers of different definitions run at once, and a status built from an older body
+    would put back conditions another one just wrote. On a conflict: read, compute again."""
+    name = definition.metadata.name or ""
+    for _ in range(STATUS_WRITE_ATTEMPTS):
+        setting = [] if keep_conditions else [("Ready", ready, reason, message)]
+        conditions = [*setting, *also]
+        if await _try_write_status(
+            engine, kind_name, definition, conditions, crd_name, keep_conditions
+        ):
+            return
+        # A list of one, not a get: the operator's role lists definitions (and watches
+        # them), and a read that only a lost race needs should not need a rule of its own.
+        listed = await engine.kube.list(KINDS[kind_name], field_selector=f"metadata.name={name}")
+        if not listed:
+            return
+        definition = MODELS[kind_name].model_validate(listed[0])
+        engine.catalog.put(definition)
+    logger.warning("gave up writing the status of %s %s: it kept changing", kind_name, name)
+
+
+async def _try_write_status(
+    engine: Engine,
+    kind_name: str,
+    definition: ResourceDefinition | ProcessDefinition | ProcessHandler,
+    setting: Sequence[Condition],
+    crd_name: str | None,
+    derived_only: bool,
+) -> bool:
+    """False when the definition changed since `definition` was read. `derived_only`: the
+    lists derived from other definitions, not a verdict on this one's spec (so not its
+    observedGeneration either)."""
     name = definition.metadata.name or ""
     before = definition.status.to_wire() if definition.status else {}
-    setting = [] if keep_conditions else [("Ready", ready, reason, message)]
     conditions = before.get("conditions", [])
-    for type_, value, why, text in [*setting, *also]:
+    for type_, value, why, text in setting:
         conditions = set_condition(
             conditions,
             type=type_,
@@ -290,36 +331,56 @@ async def _write_status(
             message=text,
             generation=definition.metadata.generation,
         )
-    status: dict[str, Any] = {
-        "observedGeneration": definition.metadata.generation,
-        "conditions": conditions,
-    }
-    if isinstance(definition, ResourceDefinition):
-        status["crdName"] = crd_name
-        status["states"] = catalog.states(name)
-        status["processes"] = [p.metadata.name for p in catalog.processes_of(name)]
-    elif isinstance(definition, ProcessHandler):
-        status["processes"] = catalog.attached_to(name)
-    elif isinstance(definition, ProcessDefinition):
-        status["handlers"] = [
-            {"name": s.handler, "phase": s.phase, "priority": s.priority}
-            for s in catalog.plan(name)
-        ]
+    status = {**_derived(engine.catalog, definition, crd_name), "conditions": conditions}
+    if not derived_only:
+        status["observedGeneration"] = definition.metadata.generation
     comparable = {**status, "conditions": without_times(conditions)}
     previous = {**before, "conditions": without_times(before.get("conditions", []))}
     if all(previous.get(k) == v for k, v in comparable.items() if v is not None):
-        return
+        return True
+    version = {"resourceVersion": definition.metadata.resource_version}
     try:
         updated = await engine.kube.patch(
-            KINDS[kind_name], name, {"status": status}, subresource="status"
+            KINDS[kind_name],
+            name,
+            {"metadata": version, "status": status},
+            subresource="status",
+            conflict_ok=True,
         )
     except ApiError as error:
         if error.not_found:
-            return
+            return True
         raise
-    catalog.put(MODELS[kind_name].model_validate(updated))
-    if not ready and not keep_conditions:
+    if updated is None:
+        return False
+    engine.catalog.put(MODELS[kind_name].model_validate(updated))
+    ready = next((v for t, v, _, _ in setting if t == "Ready"), True)
+    if not ready:
+        reason, message = next((r, m) for t, _, r, m in setting if t == "Ready")
         engine.events.post(updated, reason, message, type="Warning", action="Validate")
+    return True
+
+
+def _derived(
+    catalog: Catalog,
+    definition: ResourceDefinition | ProcessDefinition | ProcessHandler,
+    crd_name: str | None,
+) -> dict[str, Any]:
+    name = definition.metadata.name or ""
+    if isinstance(definition, ResourceDefinition):
+        return {
+            "crdName": crd_name,
+            "states": catalog.states(name),
+            "processes": [p.metadata.name for p in catalog.processes_of(name)],
+        }
+    if isinstance(definition, ProcessHandler):
+        return {"processes": catalog.attached_to(name)}
+    return {
+        "handlers": [
+            {"name": s.handler, "phase": s.phase, "priority": s.priority}
+            for s in catalog.plan(name)
+        ]
+    }
 
 
 async def _announce_when_discoverable(

@@ -54,17 +54,26 @@ def _edges(catalog: Catalog, definition: ProcessDefinition) -> list[Edge]:
     spec = definition.spec
     name = definition.metadata.name or ""
     field = spec.state_field
-    transitioning = (field, spec.transitioning)
     label = logic_label(catalog, name)
-    edges: list[Edge] = [((field, start), transitioning, name, "in") for start in spec.start]
-    edges.append(
-        (transitioning, (field, spec.done), label, "logic" if "[no-op]" not in label else "noop")
-    )
+    look = "logic" if "[no-op]" not in label else "noop"
+    routes = spec.routes()
+    # A state map draws one way through per start state; without one, the start states
+    # share one transitioning state and one edge on to done.
+    edges: list[Edge] = [((field, r.start), (field, r.transitioning), name, "in") for r in routes]
+    edges += dict.fromkeys(((field, r.transitioning), (field, r.done), label, look) for r in routes)
     on_error = catalog.processes.get(spec.on_error or "")
     if on_error is not None:
-        target = (on_error.spec.state_field, on_error.spec.transitioning)
-        edges.append((transitioning, target, f"onError: {spec.on_error}", "error"))
+        for state in spec.transitionings():
+            rescue = on_error.spec.route(state)
+            if rescue is not None:
+                target = (on_error.spec.state_field, rescue.transitioning)
+                edges.append(((field, state), target, f"onError: {spec.on_error}", "error"))
     return edges
+
+
+def _transitioning(definition: ProcessDefinition) -> set[StateKey]:
+    field = definition.spec.state_field
+    return {(field, state) for state in definition.spec.transitionings()}
 
 
 def _graph(
@@ -139,11 +148,11 @@ def process_diagram(catalog: Catalog, process: str) -> str:
     definition = catalog.processes[process]
     spec = definition.spec
     edges = _edges(catalog, definition)
-    transitioning = {(spec.state_field, spec.transitioning)}
+    transitioning = _transitioning(definition)
     on_error = catalog.processes.get(spec.on_error or "")
     if on_error is not None:
         edges += [e for e in _edges(catalog, on_error) if e[3] != "in" and e[3] != "error"]
-        transitioning.add((on_error.spec.state_field, on_error.spec.transitioning))
+        transitioning |= _transitioning(on_error)
     title = f"{process} ({spec.trigger})"
     return _graph(title, edges, transitioning, [], None)
 
@@ -156,7 +165,7 @@ def resource_diagram(catalog: Catalog, resource_type: str, *, highlight: str | N
     transitioning: set[StateKey] = set()
     for definition in processes:
         edges += _edges(catalog, definition)
-        transitioning.add((definition.spec.state_field, definition.spec.transitioning))
+        transitioning |= _transitioning(definition)
     resource = catalog.resources.get(resource_type)
     initials: list[StateKey] = []
     if resource is not None:
@@ -169,8 +178,9 @@ def resource_diagram(catalog: Catalog, resource_type: str, *, highlight: str | N
         for r in (resource.spec.relations if resource is not None else [])
     ]
     related = [
-        ((d.spec.state_field, d.spec.transitioning), step.relation, f"{step.process} ({step.when})")
+        ((d.spec.state_field, state), step.relation, f"{step.process} ({step.when})")
         for d in processes
+        for state in d.spec.transitionings()
         for step in d.spec.related_runs
     ]
     return _graph(title, edges, transitioning, initials, marked, relations, related)

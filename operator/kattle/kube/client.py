@@ -215,9 +215,15 @@ class KubeClient:
         return await self.get(kind, name, namespace, missing_ok=True)
 
     async def list(
-        self, kind: Kind, namespace: str | None = None, *, label_selector: str | None = None
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
     ) -> list[Any]:
-        params = {"labelSelector": label_selector} if label_selector else None
+        selectors = {"labelSelector": label_selector, "fieldSelector": field_selector}
+        params = {k: v for k, v in selectors.items() if v} or None
         result = await self.request("GET", kind.path(namespace), params=params)
         return list(result.get("items", []))
 

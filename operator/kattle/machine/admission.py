@@ -111,14 +111,15 @@ def decide(facts: Facts) -> Decision:
     if held is not None:
         return held
     handed_over = holder == facts.run
-    if state not in spec.start and state == spec.done and not handed_over and not facts.took_before:
+    starts = spec.starts()
+    if state not in starts and state in spec.dones() and not handed_over and not facts.took_before:
         return Decision(Verdict.ALREADY_DONE, state, f"already {state}")
     # An object left in this process's transitioning state (its run failed, or was deleted)
     # is taken again by the next run of the process, as in Cattle: it resumes the process.
-    resumes = state == spec.transitioning and not handed_over
-    if state not in spec.start and not resumes:
+    resumes = state in spec.transitionings() and not handed_over
+    if state not in starts and not resumes:
         shown = state if state is not None else f"unset status.{spec.state_field}"
-        reason = f"{facts.process} starts from {', '.join(spec.start)}, and the object is {shown}"
+        reason = f"{facts.process} starts from {', '.join(starts)}, and the object is {shown}"
         return Decision(Verdict.CANCEL, state, reason, handed_over=handed_over)
     if facts.took_before:
         return Decision(
@@ -154,7 +155,7 @@ def _held(
         if running:
             return Decision(Verdict.WAIT, state, f"waiting for {facts.parent} to end", facts.parent)
     if holder == facts.run:
-        if status.get("process") == facts.process and state == facts.spec.transitioning:
+        if status.get("process") == facts.process and state in facts.spec.transitionings():
             return Decision(Verdict.RESUME, state, "already transitioning", handed_over=True)
     elif holder in facts.ancestors:
         return Decision(

@@ -8,7 +8,6 @@ be reported on the definitions' status. Pure data in, plain answers out.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from kattle.api.processdefinition import HandlerPhase, ProcessDefinition, Proces
 from kattle.api.processhandler import ProcessHandler, ProcessHandlerSpec
 from kattle.api.resourcedefinition import ResourceDefinition
 from kattle.machine.admission import current_state
+from kattle.machine.globs import selector_matches
 
 PHASE_ORDER: dict[HandlerPhase, int] = {"pre": 0, "handler": 1, "post": 2}
 
@@ -30,13 +30,6 @@ class Step:
     phase: HandlerPhase
     priority: int
     spec: ProcessHandlerSpec
-
-
-def selector_matches(selector: str, process: str) -> bool:
-    """`instance.start` matches itself; globs as Cattle's extension lists had them:
-    `*.start` the start process of every type, `instance.*` every process of a type, `*`
-    every process (`*` and `?` as in shell globs; no character classes)."""
-    return selector == process or fnmatch.fnmatchcase(process, selector)
 
 
 def overridden(plan: list[Step], answered: Step) -> list[Step]:
@@ -114,7 +107,7 @@ class Catalog:
         for process in self.triggered(resource_type, "delete"):
             field = process.spec.state_field
             initial = resource.spec.initial(field) if resource else None
-            if current_state(status, field, initial) in process.spec.start:
+            if current_state(status, field, initial) in process.spec.starts():
                 return process
         return None
 
@@ -149,9 +142,8 @@ class Catalog:
             else set()
         )
         for process in self.processes_of(resource_type):
-            spec = process.spec
-            found.update(spec.start)
-            found.update((spec.transitioning, spec.done))
+            for route in process.spec.routes():
+                found.update((route.start, route.transitioning, route.done))
         return sorted(found)
 
     # -- rules across objects ---------------------------------------------------------------
@@ -167,21 +159,25 @@ class Catalog:
             problems.append(f"resource type {spec.resource_type!r} has no ResourceDefinition")
         if spec.on_error and spec.on_error not in self.processes:
             problems.append(f"onError process {spec.on_error} has no ProcessDefinition")
-        elif spec.on_error and spec.transitioning not in self.processes[spec.on_error].spec.start:
+        elif spec.on_error:
             # A failed run leaves the object in the transitioning state; the onError run
             # would be canceled there, leaving it in error with nobody taking over.
-            problems.append(
-                f"onError process {spec.on_error} cannot start from {spec.transitioning!r}, "
-                f"where a failed run leaves the object: add it to {spec.on_error}'s start states"
+            rescue = self.processes[spec.on_error].spec.starts()
+            problems.extend(
+                f"onError process {spec.on_error} cannot start from {state!r}, where a failed "
+                f"run leaves the object: add it to {spec.on_error}'s start states"
+                for state in spec.transitionings()
+                if state not in rescue
             )
         for other in self.processes_of(spec.resource_type):
             if other.metadata.name == name or other.spec.state_field != spec.state_field:
                 continue
-            if other.spec.transitioning == spec.transitioning:
-                problems.append(
-                    f"transitioning state {spec.transitioning!r} is also {other.metadata.name}'s: "
-                    "a transitioning state must tell which process runs"
-                )
+            problems.extend(
+                f"transitioning state {state!r} is also {other.metadata.name}'s: "
+                "a transitioning state must tell which process runs"
+                for state in spec.transitionings()
+                if state in other.spec.transitionings()
+            )
         problems.extend(self._related_runs_problems(name))
         if spec.trigger == "create":
             first = self.create_process(spec.resource_type)

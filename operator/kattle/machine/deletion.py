@@ -49,7 +49,7 @@ def decide(
     fields = sorted({"state", *(p.spec.state_field for p in deleting)})
     now_in = ", ".join(_field_state(status, field, initial(field)) for field in fields)
     starts = "; ".join(
-        f"{p.metadata.name} starts from {', '.join(p.spec.start)}"
+        f"{p.metadata.name} starts from {', '.join(p.spec.starts())}"
         + ("" if p.spec.state_field == "state" else f" of {p.spec.state_field}")
         for p in deleting
     )

@@ -180,7 +180,6 @@ async def _call(
     run: ProcessRun, target: Target, step: Step, attempt: int, key: str, data: dict[str, Any]
 ) -> _Call:
     """One request to the handler, every way it can fail turned into a message."""
-    spec = target.spec
     event = ProcessEvent(
         process=run.process_name,
         phase=step.phase,
@@ -189,8 +188,8 @@ async def _call(
         idempotency_key=key,
         run=RunInfo(name=run.name, namespace=run.namespace, uid=run.uid, trigger=run.trigger),
         from_state=run.from_state or "",
-        transitioning=spec.transitioning,
-        done=spec.done,
+        transitioning=target.transitioning,
+        done=target.done,
         resource=run.obj,
         data=data,
     )

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from kattle.api.generated import RunSummary
+from kattle.api.processdefinition import ProcessDefinition
 from kattle.api.processinstance import ExitReason, RunPhase
 from kattle.kube import finalizers
 from kattle.kube.client import ApiError
@@ -48,7 +49,7 @@ async def done(run: ProcessRun, target: Target, handler_writes: Mapping[str, Any
         _run(run, now()),
         state_field=spec.state_field,
         transitioning=transitioning,
-        state=spec.done,
+        state=target.done,
         handler_writes=run.handler_writes(handler_writes),
     )
     result = await _finish(run, target, decided)
@@ -149,13 +150,14 @@ async def finish_from_summary(run: ProcessRun, target: Target, last: Mapping[str
     not written: complete it from the object's `lastRun`, adding what it lacks, and post
     its Event (once: it has a name of its own)."""
     summary = RunSummary.model_validate(last)
-    spec = target.spec
-    field = spec.state_field
+    target = target.along(summary.from_state)
+    field = target.spec.state_field
     run.from_state = summary.from_state
-    if not any(t.to == spec.transitioning for t in run.record.transitions):
-        run.transition(field, summary.from_state or "", spec.transitioning, summary.start_time)
-    if summary.exit_reason == "Done" and not any(t.to == spec.done for t in run.record.transitions):
-        run.transition(field, spec.transitioning, spec.done, summary.end_time)
+    if not any(t.to == target.transitioning for t in run.record.transitions):
+        run.transition(field, summary.from_state or "", target.transitioning, summary.start_time)
+    ended = any(t.to == target.done for t in run.record.transitions)
+    if summary.exit_reason == "Done" and not ended:
+        run.transition(field, target.transitioning, target.done, summary.end_time)
     run.record.start_time = run.record.start_time or summary.start_time
     run.record.chained_to = summary.chained_to or run.record.chained_to
     if summary.data and not run.record.data:
@@ -180,8 +182,8 @@ def _resumed(
         return ending.done(
             at,
             state_field=spec.state_field,
-            transitioning=spec.transitioning,
-            state=spec.done,
+            transitioning=target.transitioning,
+            state=target.done,
             handler_writes={},
         )
     if reason == "Chained":
@@ -274,6 +276,15 @@ async def _adopt(run: ProcessRun) -> None:
     )
 
 
+def _left_in(definition: ProcessDefinition | None, state: str | None) -> str | None:
+    """The transitioning state a deleted run left its object in: the object's state when it
+    is one of the process's (with a state map, the run's own), else the process's first."""
+    if definition is None:
+        return None
+    states = definition.spec.transitionings()
+    return state if state in states else next(iter(states), None)
+
+
 async def abandon(engine: Engine, pi: Mapping[str, Any]) -> None:
     """Lets go of the object a deleted run held, saying where it is left and which
     processes may start from there."""
@@ -285,20 +296,20 @@ async def abandon(engine: Engine, pi: Mapping[str, Any]) -> None:
         return
     kind = kind_of(resource)
     namespace = pi["metadata"]["namespace"] if kind.namespaced else None
-    transitioning = definition.spec.transitioning if definition is not None else None
+    obj_name = pi["spec"]["resource"]["name"]
+    # The conditions (and state) from the newest body seen: a read here would only be for them.
+    known = engine.objects.get(kind, obj_name, namespace) or {}
+    state_field = definition.spec.state_field if definition is not None else "state"
+    transitioning = _left_in(definition, (known.get("status") or {}).get(state_field))
     # The process itself resumes from its transitioning state; others start from there.
     ways_out = sorted(
         p.metadata.name or ""
         for p in engine.catalog.processes_of(resource.metadata.name or "")
         if definition is not None
         and p.spec.state_field == definition.spec.state_field
-        and (transitioning in p.spec.start or p.metadata.name == process)
+        and (transitioning in p.spec.starts() or p.metadata.name == process)
     )
     message = ending.deleted_message(name, transitioning, ways_out)
-    obj_name = pi["spec"]["resource"]["name"]
-    # The conditions from the newest body seen: a read here would only be for them.
-    known = engine.objects.get(kind, obj_name, namespace) or {}
-    state_field = definition.spec.state_field if definition is not None else "state"
     writes = with_health(writes_of.let_go(message), known, state_field)
     try:
         await engine.kube.patch(

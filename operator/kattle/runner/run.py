@@ -187,6 +187,8 @@ class ProcessRun:
             return await endings.cycle(self, target, decision)
         if verdict is Verdict.LOST:
             return await endings.end_run(self, "Canceled", "Canceled", decision.reason)
+        # A start state (admitted) or a transitioning state (resumed) tells the way through.
+        target = target.along(decision.state)
         if verdict is Verdict.ADMIT:
             if not await self._take(target, decision.state or ""):
                 return None
@@ -266,7 +268,8 @@ class ProcessRun:
         return (other.get("status") or {}).get("phase") not in FINAL_PHASES
 
     def _took_before(self, target: Target) -> bool:
-        return any(t.to == target.spec.transitioning for t in self.record.transitions)
+        states = target.spec.transitionings()
+        return any(t.to in states for t in self.record.transitions)
 
     async def _take(self, target: Target, from_state: str) -> bool:
         """The compare-and-set that admits the run and writes its transition; False when
@@ -276,7 +279,7 @@ class ProcessRun:
             run=self.name,
             process=self.process_name,
             state_field=spec.state_field,
-            transitioning=spec.transitioning,
+            transitioning=target.transitioning,
             from_state=from_state,
         )
         writes = with_health(writes, self.obj, spec.state_field)
@@ -298,18 +301,18 @@ class ProcessRun:
             self.name,
             self.resource_name,
             from_state,
-            spec.transitioning,
+            target.transitioning,
         )
         # No Event here: the run's one Normal Event is posted when it ends (an Event is
         # a write; the object's status already shows the run while it lasts).
-        self.transition(spec.state_field, from_state, spec.transitioning)
+        self.transition(spec.state_field, from_state, target.transitioning)
         self.from_state = from_state
         return True
 
     def _resume(self, target: Target, from_state: str) -> None:
         if not self._took_before(target):
             # The operator stopped between the transition and its first record.
-            self.transition(target.spec.state_field, from_state, target.spec.transitioning)
+            self.transition(target.spec.state_field, from_state, target.transitioning)
         self.from_state = from_state
 
     def _hold(self, target: Target, obj: dict[str, Any]) -> None:
