@@ -20,10 +20,8 @@ COPY operator ./operator
 RUN python -m pip wheel --no-deps --wheel-dir /tmp/wheels . \
     && /opt/kattle/venv/bin/pip install --no-deps /tmp/wheels/kattle-*.whl \
     && /opt/kattle/venv/bin/pip check
-# The sample handler service ships in the same image (the chart's samples.enabled).
-COPY samples/handlers/app.py /opt/kattle/samples/handlers/app.py
 
-# -- run: the venv and the samples only, no compilers, no pip cache ---------------------------
+# -- run: the venv only, no compilers, no pip cache -------------------------------------------
 FROM ${PYTHON_IMAGE}
 ARG VERSION=0.1.0
 # Where the sources are, for the image's label: pass --build-arg SOURCE=<repository URL>.

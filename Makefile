@@ -10,7 +10,7 @@ LOCK := requirements/image.txt
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help venv setup lock graphviz binaries npm-deps node-deps node images cluster-images generate diagrams lint typecheck unit integration e2e test demo demo-cluster bench soak clean
+.PHONY: help venv setup lock sdk graphviz binaries npm-deps node-deps node images cluster-images generate diagrams lint typecheck unit integration e2e test demo demo-cluster bench soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,10 @@ lock: ## pin the image's dependencies, with hashes, in requirements/image.txt (p
 	  --allow-unsafe --no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
 
 venv: $(STAMP) ## only .venv: the package and the dev tools
+
+# Only Python 3.11+ with pip: no venv needed (a handler author's first step; docs/sdk.md).
+sdk: ## build kattle-sdk, the slim handler SDK, into dist/kattle_sdk-<version>-py3-none-any.whl
+	$(PYTHON) hack/build_sdk.py wheel --out dist
 
 setup: $(STAMP) binaries graphviz node-deps npm-deps ## create .venv and build the control-plane binaries (first time: minutes)
 
@@ -83,11 +87,11 @@ diagrams: $(STAMP) graphviz ## draw docs/diagrams/ from the samples with `kattle
 lint: $(STAMP) ## ruff, hadolint (Dockerfile), shellcheck (scripts)
 	$(BIN)/ruff check operator tests hack samples
 	$(BIN)/ruff format --check operator tests hack samples
-	$(BIN)/hadolint Dockerfile samples/handlers/node/Dockerfile
+	$(BIN)/hadolint Dockerfile samples/handlers/Dockerfile samples/handlers/node/Dockerfile
 	$(BIN)/shellcheck --external-sources --source-path=SCRIPTDIR hack/*.sh .ci/run
 
 typecheck: $(STAMP) ## mypy --strict
-	$(BIN)/mypy operator/kattle hack/controlplane.py hack/node.py hack/bench.py hack/bench_related.py hack/bench_peers.py hack/peer_kopf.py hack/soak.py hack/generate_chart.py
+	$(BIN)/mypy operator/kattle hack/controlplane.py hack/node.py hack/bench.py hack/bench_related.py hack/bench_peers.py hack/peer_kopf.py hack/soak.py hack/generate_chart.py hack/build_sdk.py
 
 unit: $(STAMP) ## unit tests only (no control plane)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

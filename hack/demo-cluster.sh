@@ -13,7 +13,7 @@ show() { printf '$ %s\n' "$*"; "$@"; }
 
 reason=$(python3 hack/node.py check) || { echo "demo-cluster: $reason" >&2; exit 1; }
 
-step "Building the images (the Dockerfile on a debootstrap base, the Node.js handler; cached)"
+step "Building the images (the Dockerfile on a debootstrap base, the sample handlers; cached)"
 time hack/images.sh ensure >/dev/null
 hack/images.sh list
 
@@ -29,7 +29,10 @@ show kubectl get nodes -o wide
 step "helm install, with the image built here and Cattle's samples"
 show helm install kattle charts/kattle -n kattle-system --create-namespace \
   --set image.repository=localhost/kattle/kattle --set image.tag=dev \
-  --set image.pullPolicy=Never --set samples.enabled=true --wait --timeout 180s
+  --set image.pullPolicy=Never --set samples.enabled=true \
+  --set samples.handlers.image.repository=localhost/kattle/handler-python \
+  --set samples.handlers.image.tag=dev --set samples.handlers.image.pullPolicy=Never \
+  --wait --timeout 180s
 sed -e 's#image: kattle-handler-node:dev#image: localhost/kattle/handler-node:dev#' \
   samples/handlers/node/kubernetes.yaml | kubectl apply -n kattle-system -f -
 kubectl -n kattle-system rollout status deployment/kattle-handler-node --timeout=120s >/dev/null

@@ -9,6 +9,9 @@
 #   coredns       cluster DNS (hack/images/coredns)
 #   kattle        the repository's Dockerfile, as written, on python-base
 #   handler-node  samples/handlers/node/Dockerfile on node-base
+#   handler-python
+#                 samples/handlers/Dockerfile on python-base, from the repository's root:
+#                 the Python sample handlers on the slim SDK (kattle-sdk)
 #
 # Everything is cached under ${KATTLE_CACHE:-~/.cache/kattle}/images: the bases by Debian suite,
 # the others by a digest of what goes into them, so a rebuild happens only when they change.
@@ -152,7 +155,7 @@ dockerfile_image() {
   save "$name" dev "$want"
 }
 
-names=(python-base node-base pause coredns kattle handler-node)
+names=(python-base node-base pause coredns kattle handler-node handler-python)
 
 bases() {
   need_root
@@ -170,6 +173,7 @@ ensure() {
   dockerfile_image kattle "$repo/Dockerfile" "$repo" PYTHON_IMAGE python-base
   dockerfile_image handler-node "$repo/samples/handlers/node/Dockerfile" "$repo/samples/handlers/node" \
     NODE_IMAGE node-base
+  dockerfile_image handler-python "$repo/samples/handlers/Dockerfile" "$repo" PYTHON_IMAGE python-base
   echo "$archives"
 }
 

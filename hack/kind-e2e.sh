@@ -13,6 +13,7 @@ set -euo pipefail
 cluster=${KATTLE_KIND_CLUSTER:-kattle-e2e}
 image=${KATTLE_IMAGE:-kattle:e2e}
 handler_image=${KATTLE_HANDLER_NODE_IMAGE:-kattle-handler-node:e2e}
+handler_python_image=${KATTLE_HANDLER_PYTHON_IMAGE:-kattle-handler-python:e2e}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
@@ -42,13 +43,14 @@ fi
 trap cleanup EXIT
 kind get kubeconfig --name "$cluster" >"$kubeconfig"
 
-step "Building $image and $handler_image and loading them into the cluster"
+step "Building $image, $handler_image and $handler_python_image and loading them into the cluster"
 docker build -t "$image" .
 docker build -t "$handler_image" samples/handlers/node
-kind load docker-image "$image" "$handler_image" --name "$cluster"
+docker build -t "$handler_python_image" -f samples/handlers/Dockerfile .
+kind load docker-image "$image" "$handler_image" "$handler_python_image" --name "$cluster"
 
 step "The end-to-end tests (tests/cluster)"
 make venv
 KATTLE_E2E_KUBECONFIG=$kubeconfig KATTLE_E2E_IMAGE=$image KATTLE_E2E_HANDLER_NODE_IMAGE=$handler_image \
-  .venv/bin/pytest tests/cluster "$@"
+  KATTLE_E2E_HANDLER_PYTHON_IMAGE=$handler_python_image .venv/bin/pytest tests/cluster "$@"
 step "All checks passed"

@@ -21,6 +21,7 @@ import pytest
 
 from tests.support.cluster import (
     LOCAL_HANDLER_NODE_IMAGE,
+    LOCAL_HANDLER_PYTHON_IMAGE,
     LOCAL_IMAGE,
     Cluster,
 )
@@ -57,6 +58,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             Path(shutil.which("helm") or "helm"),
             os.environ.get("KATTLE_E2E_IMAGE", "kattle:e2e"),
             os.environ.get("KATTLE_E2E_HANDLER_NODE_IMAGE", "kattle-handler-node:e2e"),
+            os.environ.get("KATTLE_E2E_HANDLER_PYTHON_IMAGE", "kattle-handler-python:e2e"),
         )
         return
     reason = node_module.why_not_here()
@@ -75,6 +77,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             bins / "helm",
             LOCAL_IMAGE,
             LOCAL_HANDLER_NODE_IMAGE,
+            LOCAL_HANDLER_PYTHON_IMAGE,
             node=node,
         )
     finally:

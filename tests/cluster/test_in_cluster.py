@@ -143,6 +143,13 @@ def _install_values(cluster: Cluster) -> list[str]:
         "image.pullPolicy=IfNotPresent",
         "--set",
         "samples.enabled=true",
+        # The sample handler service's own image, on the slim SDK.
+        "--set",
+        f"samples.handlers.image.repository={cluster.handler_python_image.rsplit(':', 1)[0]}",
+        "--set",
+        f"samples.handlers.image.tag={cluster.handler_python_image.rsplit(':', 1)[1]}",
+        "--set",
+        "samples.handlers.image.pullPolicy=IfNotPresent",
         # A standby takes over sooner than the default 30 s.
         "--set",
         "operator.extraArgs={--peering-lifetime=15}",

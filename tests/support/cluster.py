@@ -4,7 +4,8 @@ Two ways to get one, with the same tests on both:
 - the local node (hack/node.py, root only): the images hack/images.sh built from the
   Dockerfiles, loaded into the node's containerd;
 - any cluster named by KATTLE_E2E_KUBECONFIG, with the images already loaded and named by
-  KATTLE_E2E_IMAGE and KATTLE_E2E_HANDLER_NODE_IMAGE (hack/kind-e2e.sh does this for kind).
+  KATTLE_E2E_IMAGE, KATTLE_E2E_HANDLER_NODE_IMAGE and KATTLE_E2E_HANDLER_PYTHON_IMAGE
+  (hack/kind-e2e.sh does this for kind).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ OBJECTS = "e2e"
 OPERATOR_SELECTOR = "app.kubernetes.io/name=kattle-operator"
 LOCAL_IMAGE = "localhost/kattle/kattle:dev"
 LOCAL_HANDLER_NODE_IMAGE = "localhost/kattle/handler-node:dev"
+LOCAL_HANDLER_PYTHON_IMAGE = "localhost/kattle/handler-python:dev"
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0) -> Any:
@@ -47,6 +49,8 @@ class Cluster:
     helm_binary: Path
     image: str
     handler_node_image: str
+    # The chart's sample handler service (samples/handlers/Dockerfile, on the slim SDK).
+    handler_python_image: str
     # The local node, for faults only it can make (a kubelet restart); None on other clusters.
     node: Any | None = None
 

@@ -16,6 +16,7 @@ import pytest
 from tests.support.paths import REPO
 
 DOCKERFILE = REPO / "Dockerfile"
+HANDLER_PYTHON = REPO / "samples" / "handlers" / "Dockerfile"
 
 
 def _instructions(dockerfile: Path = DOCKERFILE) -> list[tuple[str, str]]:
@@ -30,9 +31,9 @@ def _instructions(dockerfile: Path = DOCKERFILE) -> list[tuple[str, str]]:
     return found
 
 
-def _stages() -> list[list[tuple[str, str]]]:
+def _stages(dockerfile: Path = DOCKERFILE) -> list[list[tuple[str, str]]]:
     stages: list[list[tuple[str, str]]] = []
-    for instruction in _instructions():
+    for instruction in _instructions(dockerfile):
         if instruction[0] == "FROM":
             stages.append([])
         if stages:
@@ -51,6 +52,27 @@ def test_the_image_is_multi_stage_non_root_and_runs_kattle() -> None:
     for label in ("title", "source", "licenses", "version"):
         assert f"org.opencontainers.image.{label}" in labels
     assert not any(tool in " ".join(a for _, a in final) for tool in ("gcc", "build-essential"))
+    assert not any("samples" in args for word, args in final if word == "COPY"), (
+        "the sample handlers have their own image (samples/handlers/Dockerfile)"
+    )
+
+
+def test_the_python_handler_image_runs_the_sample_on_the_slim_sdk() -> None:
+    build, final = _stages(HANDLER_PYTHON)
+    steps = " ".join(args for word, args in build if word == "RUN")
+    # The SDK's share of the lock, hash-checked, then its wheel: never the operator's lock.
+    assert "hack/build_sdk.py requirements" in steps
+    assert "--require-hashes" in steps
+    assert "hack/build_sdk.py wheel" in steps
+    assert "kattle_sdk-*.whl" in steps
+    assert "pip check" in steps
+    assert "-r requirements/image.txt" not in steps
+    final_words = [word for word, _ in final]
+    assert ("USER", "65532:65532") in final
+    assert "RUN" not in final_words, "the final stage installs nothing: it copies the venv"
+    assert ("ENTRYPOINT", '["python", "/opt/kattle/handlers/app.py"]') in final
+    assert build[0] == ("FROM", "${PYTHON_IMAGE} AS build")
+    assert ("ARG", "PYTHON_IMAGE=python:3.11-slim-bookworm") in _instructions(HANDLER_PYTHON)
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:
@@ -72,12 +94,18 @@ def _ignored(path: str, patterns: list[str]) -> bool:
 
 
 @pytest.mark.parametrize(
-    "dockerfile",
-    [DOCKERFILE, REPO / "samples/handlers/node/Dockerfile"],
-    ids=lambda p: p.parent.name or "repo",
+    ("dockerfile", "context"),
+    [
+        (DOCKERFILE, REPO),
+        # Built from the repository's root: it builds the SDK's wheel from operator/.
+        (HANDLER_PYTHON, REPO),
+        (REPO / "samples/handlers/node/Dockerfile", REPO / "samples/handlers/node"),
+    ],
+    ids=["repo", "handler-python", "handler-node"],
 )
-def test_the_build_context_holds_every_file_the_dockerfile_copies(dockerfile: Path) -> None:
-    context = dockerfile.parent
+def test_the_build_context_holds_every_file_the_dockerfile_copies(
+    dockerfile: Path, context: Path
+) -> None:
     ignore = context / ".dockerignore"
     patterns = [
         line.strip()

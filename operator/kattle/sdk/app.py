@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from kattle.api.processdefinition import HandlerPhase
 from kattle.api.webhook import MAX_REPLY_BYTES, ProcessEvent, ProcessReply
-from kattle.machine.catalog import selector_matches
+from kattle.machine.globs import selector_matches
 from kattle.webhooks.signing import DEFAULT_TOLERANCE_SECONDS, SignatureError, verify
 
 logger = logging.getLogger(__name__)
