@@ -46,8 +46,10 @@ ExitReason = Literal[
     "AlreadyDone",  # the object was already in the done state: nothing to do (Cattle's)
     "Cycle",  # a related run would wait for a run it was started by: refused, not deadlocked
 ]
-RunTrigger = Literal["manual", "create", "delete", "chain", "onError", "related"]
-CallOutcome = Literal["Succeeded", "Error", "Timeout", "RetryAfter", "Chained", "Ignored"]
+RunTrigger = Literal["manual", "create", "delete", "chain", "onError", "related", "replay"]
+CallOutcome = Literal[
+    "Succeeded", "Error", "Timeout", "RetryAfter", "Chained", "Ignored", "Skipped"
+]
 
 HISTORY_MAX = 256
 # Related runs nest at most this deep: deeper is a cycle no definition check caught.
@@ -154,6 +156,19 @@ class ChildRun(KattleModel):
     end_time: datetime | None = Field(default=None, description="When the child ended.")
 
 
+class Replay(KattleModel):
+    """The latest replay asked of a failed run (its `kattle.dev/replay` annotation)."""
+
+    requested: str = Field(max_length=253, description="The annotation's value it answers.")
+    time: datetime = Field(description="When the operator answered it.")
+    run: str | None = Field(
+        default=None, max_length=253, description="The run that replays this one."
+    )
+    refused: str | None = Field(
+        default=None, max_length=4096, description="Why it was not replayed."
+    )
+
+
 class ProcessInstanceStatus(KattleModel):
     """The run's progress and log (Cattle's process log)."""
 
@@ -177,6 +192,17 @@ class ProcessInstanceStatus(KattleModel):
     )
     chained_to: str | None = Field(
         default=None, description="The ProcessInstance this run chained or handed over to."
+    )
+    status_writes: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "What the handlers that succeeded asked to write on the object's status, kept by "
+            "a run that failed: its replay writes them when it ends, without calling them."
+        ),
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    replay: Replay | None = Field(
+        default=None, description="The latest replay asked of this run, and its answer."
     )
     conditions: list[Condition] = conditions_field()
     children: list[ChildRun] = Field(

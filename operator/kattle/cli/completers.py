@@ -103,9 +103,9 @@ def target_completer(command: str) -> Callable[..., list[str]]:
 def _kinds(
     command: str, kattle: Kattle, namespace: str, parsed_args: argparse.Namespace
 ) -> list[Kind]:
-    """The kinds `command` takes: runs for describe, definitions too for dot, and for run
-    only the kind its process runs on."""
-    if command == "describe":
+    """The kinds `command` takes: runs for describe and retry, definitions too for dot, and
+    for run only the kind its process runs on."""
+    if command in ("describe", "retry"):
 
         def runs() -> list[str]:
             return _names(kattle.list("processinstances", namespace))

@@ -21,6 +21,7 @@ from kattle.cli import completion
 from kattle.cli import dot as dot_command
 from kattle.cli import history as history_command
 from kattle.cli import operator as operator_command
+from kattle.cli import retry as retry_command
 from kattle.cli import run as run_command
 from kattle.cli import tree as tree_command
 from kattle.cli.kube import CommandError
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     schemas_parser.set_defaults(handler=_schemas)
     operator_command.add_parser(commands)
     run_command.add_parser(commands)
+    retry_command.add_parser(commands)
     history_command.add_parsers(commands)
     dot_command.add_parser(commands)
     tree_command.add_parser(commands)

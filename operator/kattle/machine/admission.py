@@ -60,6 +60,9 @@ class Facts:
     took_before: bool = False  # the run's record holds its transition into `transitioning`
     parent: str | None = None  # the run that handed the object over (chain, onError)
     ancestors: tuple[str, ...] = ()  # the runs that started this one (related runs)
+    # For a replay: the failed run it replays. It may take the object only where that run
+    # left it: in a transitioning state, with nothing run on it since.
+    replay_of: str | None = None
     known: Mapping[Fact, bool] | None = None
 
     def knowing(self, fact: Fact, value: bool) -> Facts:
@@ -111,6 +114,9 @@ def decide(facts: Facts) -> Decision:
     if held is not None:
         return held
     handed_over = holder == facts.run
+    moved = _moved_on(facts, status, state)
+    if moved and not handed_over and not facts.took_before:
+        return Decision(Verdict.CANCEL, state, moved)
     starts = spec.starts()
     if state not in starts and state in spec.dones() and not handed_over and not facts.took_before:
         return Decision(Verdict.ALREADY_DONE, state, f"already {state}")
@@ -171,6 +177,19 @@ def _held(
         if running:
             return Decision(Verdict.WAIT, state, f"waiting for {holder} to end", holder)
     return None
+
+
+def _moved_on(facts: Facts, status: Mapping[str, Any], state: str | None) -> str:
+    """For a replay run whose object has moved on since the run it replays failed: why."""
+    if facts.replay_of is None:
+        return ""
+    last = status.get("lastRun")
+    ran = last.get("name") if isinstance(last, Mapping) else None
+    if ran != facts.replay_of:
+        return f"the object has moved on: {ran or 'another run'} ran since {facts.replay_of}"
+    if state not in facts.spec.transitionings():
+        return f"the object has moved on: it is {state}, not where {facts.replay_of} left it"
+    return ""
 
 
 def _known(facts: Facts, fact: Fact) -> bool | None:

@@ -21,7 +21,7 @@ from kattle.machine.catalog import Step, overridden
 from kattle.machine.merge import merge
 from kattle.machine.names import idempotency_key
 from kattle.machine.selectors import applies
-from kattle.runner import endings, related
+from kattle.runner import endings, related, replays
 from kattle.runner.driving import Result, Target, now
 from kattle.runner.retries import retry_later, wait_for_retry_time
 from kattle.webhooks.client import HandlerCallError
@@ -53,22 +53,23 @@ class _ExhaustedError(Exception):
 
 async def run_handlers(run: ProcessRun, target: Target) -> Result:
     await wait_for_retry_time(run)
-    data = run.data()
-    handler_writes: dict[str, Any] = {}
+    plan = await _serving(run, run.engine.catalog.plan(run.process_name))
+    # A replay picks up where the run it replays failed; any other run starts afresh.
+    start = await replays.starting_point(run, plan)
+    data, handler_writes = start.data or run.data(), dict(start.writes)
     failure = await related.run_steps(run, target, "before", data)
     if failure is not None:
-        run.record.data = data
-        return await endings.fail(run, target, failure.message, reason=failure.reason)
-    plan = await _serving(run, run.engine.catalog.plan(run.process_name))
-    skipped: set[int] = set()
+        return await _failed(run, target, data, handler_writes, failure.message, failure.reason)
+    skipped = set(start.skipped)
     for step in plan:
         if step.index in skipped:
             continue
         try:
             reply = await _call_until_done(run, target, step, data)
         except _ExhaustedError as exhausted:
-            run.record.data = data
-            return await endings.fail(run, target, str(exhausted), reason=exhausted.reason)
+            return await _failed(
+                run, target, data, handler_writes, str(exhausted), exhausted.reason
+            )
         if reply is None:  # failed for good with failurePolicy Ignore
             continue
         data = merge(data, reply.data or {})
@@ -80,8 +81,23 @@ async def run_handlers(run: ProcessRun, target: Target) -> Result:
     run.record.data = data
     after = await related.run_steps(run, target, "after", data)
     if after is not None:
-        return await endings.fail(run, target, after.message, reason=after.reason)
+        return await _failed(run, target, data, handler_writes, after.message, after.reason)
     return await endings.done(run, target, handler_writes)
+
+
+async def _failed(
+    run: ProcessRun,
+    target: Target,
+    data: dict[str, Any],
+    handler_writes: dict[str, Any],
+    message: str,
+    reason: ExitReason,
+) -> Result:
+    """Ends the run failed, keeping what a replay of it needs: the data so far, and what
+    the handlers that succeeded asked to write."""
+    run.record.data = data
+    run.record.status_writes = handler_writes
+    return await endings.fail(run, target, message, reason=reason)
 
 
 async def _call_until_done(

@@ -241,6 +241,7 @@ class ProcessRun:
             # a related run's parent waits for it.
             parent=self.parent if self.trigger in ("chain", "onError") else None,
             ancestors=tuple(a["run"] for a in self.ancestry),
+            replay_of=self.parent if self.trigger == "replay" else None,
         )
         while (decision := decide(facts)).verdict is Verdict.NEED:
             assert decision.need is not None

@@ -21,6 +21,8 @@ from typing import Any
 from kattle.api.processinstance import FINAL_PHASES
 from kattle.kube.client import ApiError
 from kattle.kube.kinds import PROCESS_INSTANCES
+from kattle.machine import replay
+from kattle.runner import replays
 from kattle.runner.cache import packed, unpacked
 from kattle.runner.endings import abandon
 from kattle.runner.engine import Engine, ObjectKey
@@ -75,6 +77,7 @@ class Scheduler:
         self.history = engine.ended.history
         engine.metrics.watch_scheduler(lambda: engine.slots.active, lambda: self.queued)
         self._pruning: set[str] = set()
+        self._replaying: set[tuple[str, str, str]] = set()
         self._seen = itertools.count()
 
     def submit(self, pi: dict[str, Any]) -> None:
@@ -86,6 +89,7 @@ class Scheduler:
             self.forget(pi)
             self._record_ended(key, pi)
             self.engine.ended.reported(key, name)
+            self._answer_replay(pi)
             return
         queue = self._queues.setdefault(key, _Queue())
         if name not in queue.driven:
@@ -104,6 +108,26 @@ class Scheduler:
         queue.wake.set()
         if queue.worker is None or queue.worker.done():
             queue.worker = asyncio.create_task(self._work(key), name=f"runs:{'/'.join(key)}")
+
+    def _answer_replay(self, pi: dict[str, Any]) -> None:
+        """A replay asked of an ended run: answered once per request, even when the watch
+        brings the run again before the answer is written."""
+        requested = replay.wanted(pi)
+        asked = (pi["metadata"]["namespace"], pi["metadata"]["name"], requested or "")
+        if requested is None or asked in self._replaying:
+            return
+        self._replaying.add(asked)
+
+        async def answer() -> None:
+            try:
+                await replays.answer(self.engine, pi)
+            except Exception:
+                # Asked again on the run's next event (or the operator's next start).
+                logger.exception("could not answer the replay asked of %s", asked[1])
+            finally:
+                self._replaying.discard(asked)
+
+        self._background(answer())
 
     def submit_unrecorded(self, manifest: dict[str, Any]) -> None:
         """A run that begins without a record: driven from this body."""
