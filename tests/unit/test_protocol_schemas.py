@@ -24,6 +24,7 @@ def test_schemas_describe_every_field() -> None:
         "data",
         "status",
         "chain",
+        "delegate",
         "retryAfterSeconds",
         "error",
         "permanent",

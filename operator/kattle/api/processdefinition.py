@@ -125,6 +125,11 @@ class ProcessDefinitionSpec(KattleModel):
             field_path=".stateMap",
         ),
         cel(
+            "!has(self.delegate) || self.delegate.startsWith(self.resourceType + '.')",
+            "delegate must name a process of the same resource type, <resourceType>.<verb>",
+            field_path=".delegate",
+        ),
+        cel(
             "!has(self.onError) || self.onError.startsWith(self.resourceType + '.')",
             "onError must name a process of the same resource type, <resourceType>.<verb>",
             field_path=".onError",
@@ -181,6 +186,16 @@ class ProcessDefinitionSpec(KattleModel):
         description=(
             "A process of the same type that takes over when this one fails for good "
             "(its retries are exhausted), e.g. `instance.error`."
+        ),
+    )
+    delegate: ProcessName | None = Field(
+        default=None,
+        description=(
+            "A process of the same type that this one hands its run to once its handlers "
+            "succeed, in the same ProcessInstance (Cattle's delegate, e.g. agent.create "
+            "delegating to agent.activate): the object goes from this process's "
+            "transitioning state straight into the delegate's, which must start from this "
+            "process's done state. Unlike a chain, one run, one record, one hold on the object."
         ),
     )
     trigger: Trigger = Field(
@@ -306,6 +321,7 @@ class ProcessDefinition(KattleResource):
             ),
             PrinterColumn("Field", ".spec.stateField", priority=1),
             PrinterColumn("On-Error", ".spec.onError", priority=1),
+            PrinterColumn("Delegate", ".spec.delegate", priority=1),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
         ),
     )

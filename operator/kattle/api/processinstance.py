@@ -193,6 +193,14 @@ class ProcessInstanceStatus(KattleModel):
     chained_to: str | None = Field(
         default=None, description="The ProcessInstance this run chained or handed over to."
     )
+    delegated_to: list[ProcessName] = Field(
+        default_factory=list,
+        max_length=16,
+        description=(
+            "The processes this run was handed to in turn (Cattle's delegate), within this "
+            "record: the last one set the done state."
+        ),
+    )
     status_writes: dict[str, Any] = Field(
         default_factory=dict,
         description=(

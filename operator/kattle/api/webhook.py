@@ -114,6 +114,14 @@ class ProcessReply(KattleModel):
         default=None,
         description="A process of the same type to continue with instead of setting done.",
     )
+    delegate: str | None = Field(
+        default=None,
+        description=(
+            "A process of the same type to hand the run to, in the same ProcessInstance, once "
+            "this process's handlers are done (Cattle's shouldDelegate): it must start from "
+            "this process's done state. Overrides the definition's `delegate`."
+        ),
+    )
     retry_after_seconds: int | None = Field(
         default=None, ge=0, le=3600, description="Call this step again after this many seconds."
     )

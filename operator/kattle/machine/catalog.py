@@ -15,6 +15,7 @@ from typing import Any
 from kattle.api.processdefinition import HandlerPhase, ProcessDefinition, ProcessDefinitionSpec
 from kattle.api.processhandler import ProcessHandler, ProcessHandlerSpec
 from kattle.api.resourcedefinition import ResourceDefinition
+from kattle.machine import delegation
 from kattle.machine.admission import current_state
 from kattle.machine.globs import selector_matches
 
@@ -179,6 +180,7 @@ class Catalog:
                 if state in other.spec.transitionings()
             )
         problems.extend(self._related_runs_problems(name))
+        problems.extend(delegation.definition_problems(name, spec, self.process_spec))
         if spec.trigger == "create":
             first = self.create_process(spec.resource_type)
             if first is not None and first.metadata.name != name:

@@ -59,6 +59,14 @@ def let_go(message: str) -> dict[str, Any]:
     return {**failing(message), **fields(process=None, active_run=None)}
 
 
+def delegated(*, process: str, state_field: str, transitioning: str) -> dict[str, Any]:
+    """The run goes on in another process (delegate): its transitioning state, its name."""
+    return {
+        state_field: transitioning,
+        **fields(transitioning="yes", transitioning_message=None, process=process),
+    }
+
+
 def hand_over(process: str, child: str) -> dict[str, Any]:
     """The object goes straight to another run (chain, onError), never free in between."""
     return fields(process=process, active_run=child)

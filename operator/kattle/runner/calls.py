@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from kattle.api.processdefinition import ProcessDefinition
 from kattle.api.processinstance import CallOutcome, ExitReason, HandlerCall
 from kattle.api.webhook import ProcessEvent, ProcessReply, Progress, RunInfo
-from kattle.machine import idempotency
+from kattle.machine import delegation, idempotency
 from kattle.machine import outcome as outcomes
 from kattle.machine import status as writes_of
 from kattle.machine.catalog import Step, overridden
@@ -51,16 +51,27 @@ class _ExhaustedError(Exception):
         self.reason = reason
 
 
-async def run_handlers(run: ProcessRun, target: Target) -> Result:
+async def run_handlers(
+    run: ProcessRun,
+    target: Target,
+    carried: tuple[dict[str, Any], dict[str, Any]] | None = None,
+) -> Result:
+    """Calls `target`'s handlers and ends the run, or hands it to a delegate. `carried`:
+    the data and status writes a delegating process handed on."""
     await wait_for_retry_time(run)
-    plan = await _serving(run, run.engine.catalog.plan(run.process_name))
-    # A replay picks up where the run it replays failed; any other run starts afresh.
-    start = await replays.starting_point(run, plan)
-    data, handler_writes = start.data or run.data(), dict(start.writes)
+    plan = await _serving(run, run.engine.catalog.plan(target.process))
+    skipped: set[int] = set()
+    if carried is None and run.segment:  # resumed in a process it was handed to
+        carried = (run.record.data or run.data(), run.record.status_writes)
+    if carried is None:
+        # A replay picks up where the run it replays failed; any other run starts afresh.
+        start = await replays.starting_point(run, plan)
+        carried, skipped = (start.data or run.data(), start.writes), set(start.skipped)
+    data, handler_writes = carried[0], dict(carried[1])
     failure = await related.run_steps(run, target, "before", data)
     if failure is not None:
         return await _failed(run, target, data, handler_writes, failure.message, failure.reason)
-    skipped = set(start.skipped)
+    delegate = target.spec.delegate
     for step in plan:
         if step.index in skipped:
             continue
@@ -74,6 +85,7 @@ async def run_handlers(run: ProcessRun, target: Target) -> Result:
             continue
         data = merge(data, reply.data or {})
         handler_writes = merge(handler_writes, reply.status or {})
+        delegate = reply.delegate or delegate
         if target.spec.handler_mode == "FirstResult" and not reply.continue_:
             skipped |= _override(run, plan, step)
         if reply.chain:
@@ -82,7 +94,42 @@ async def run_handlers(run: ProcessRun, target: Target) -> Result:
     after = await related.run_steps(run, target, "after", data)
     if after is not None:
         return await _failed(run, target, data, handler_writes, after.message, after.reason)
+    if delegate:
+        return await _delegate(run, target, delegate, data, handler_writes)
     return await endings.done(run, target, handler_writes)
+
+
+async def _delegate(
+    run: ProcessRun,
+    target: Target,
+    process: str,
+    data: dict[str, Any],
+    handler_writes: dict[str, Any],
+) -> Result:
+    """Hands the run to `process` (Cattle's delegate): the record first, so a restart
+    knows where the run went, then the object, straight into the delegate's transitioning
+    state; then the delegate's handlers."""
+    definition = run.engine.catalog.processes.get(process)
+    spec = definition.spec if definition is not None else None
+    why = delegation.problem(target.process, target.spec, target.done, process, spec)
+    if why is None and len(run.record.delegated_to) >= delegation.MAX_DELEGATIONS:
+        why = f"handed over {delegation.MAX_DELEGATIONS} times in one run: a delegation loop"
+    if why is not None or definition is None:
+        return await _failed(run, target, data, handler_writes, why or "", "Invalid")
+    following = Target(definition, target.resource, target.kind, target.namespace)
+    following = following.along(target.done)
+    run.record.data, run.record.status_writes = data, handler_writes
+    if run.record.delegated_to[-1:] != [process]:
+        run.record.delegated_to.append(process)
+    await run.write_record(phase="Running", message=f"delegated to {process}", durable=True)
+    field = target.spec.state_field
+    writes = writes_of.delegated(
+        process=process, state_field=field, transitioning=following.transitioning
+    )
+    await run.write_held(following, writes)
+    run.transition(field, target.transitioning, following.transitioning)
+    run.segment = process
+    return await run_handlers(run, following, (data, handler_writes))
 
 
 async def _failed(
@@ -105,7 +152,7 @@ async def _call_until_done(
 ) -> ProcessReply | None:
     """Calls one handler until it succeeds; retries and backoff as in Cattle. None: it
     failed for good and its failurePolicy ignores that."""
-    key = idempotency_key(run.uid, step.index, step.handler)
+    key = idempotency_key(run.seed, step.index, step.handler)
     attempt = 1 + sum(1 for c in run.record.handler_calls if c.idempotency_key == key)
     rules = outcomes.Rules(step.spec.retry_limit, step.spec.failure_policy == "Ignore")
     while True:
@@ -197,7 +244,7 @@ async def _call(
 ) -> _Call:
     """One request to the handler, every way it can fail turned into a message."""
     event = ProcessEvent(
-        process=run.process_name,
+        process=target.process,
         phase=step.phase,
         handler=step.handler,
         attempt=attempt,

@@ -38,6 +38,10 @@ class Target:
     def spec(self) -> ProcessDefinitionSpec:
         return self.definition.spec
 
+    @property
+    def process(self) -> str:
+        return self.definition.metadata.name or ""
+
     def along(self, state: str | None) -> Target:
         """The target with the route that `state` (a start or transitioning state) takes."""
         return replace(self, route=self.spec.route(state) or self.route)

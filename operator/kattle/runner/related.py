@@ -77,7 +77,7 @@ async def run_steps(
 async def _run_step(
     run: ProcessRun, target: Target, step: _Step, data: dict[str, Any]
 ) -> StepFailure | None:
-    label = decide.step_id(run.uid, step.key)
+    label = decide.step_id(run.seed, step.key)
     existing = await _runs_of(run, label)
     attempt = decide.latest_attempt([(pi["metadata"].get("labels") or {}) for pi in existing])
     # The one read of the step's runs: the latest attempt's are known from it, and a later
@@ -131,7 +131,7 @@ class _Batch:
     max_concurrent: int
 
     def label(self, run: ProcessRun) -> str:
-        return decide.step_id(run.uid, self.key)
+        return decide.step_id(run.seed, self.key)
 
 
 def ancestry_of(run: ProcessRun) -> list[dict[str, str]]:
@@ -164,7 +164,9 @@ async def _attempt(
         return decide.StepVerdict(decide.StepState.FAILED, found)
     wanted = [
         _Wanted(
-            decide.child_name(o["metadata"]["name"], step.spec.process, run.uid, step.key, attempt),
+            decide.child_name(
+                o["metadata"]["name"], step.spec.process, run.seed, step.key, attempt
+            ),
             step.spec.process,
             o,
             step.relation.name,
@@ -300,7 +302,7 @@ async def run_requested(
                 f"handler {handler} asked for {request.process} on {request.resource}: {found}",
             )
         relation, obj = found
-        name = decide.child_name(request.resource, request.process, run.uid, f"call-{step}", 1)
+        name = decide.child_name(request.resource, request.process, run.seed, f"call-{step}", 1)
         wanted.append(_Wanted(name, request.process, obj, relation, request.data))
     cycle = refused(run, wanted)
     if cycle is not None:

@@ -119,7 +119,7 @@ def _skipped(run: ProcessRun, step: Step) -> HandlerCall:
             "handler": step.handler,
             "phase": step.phase,
             "attempt": 1,
-            "idempotencyKey": idempotency_key(run.uid, step.index, step.handler),
+            "idempotencyKey": idempotency_key(run.seed, step.index, step.handler),
             "start": at,
             "stop": at,
             "outcome": "Skipped",

@@ -103,6 +103,9 @@ class ProcessRun:
         self.obj: dict[str, Any] = {}
         self._trust_cache = True
         self.from_state: str | None = None  # once the run has the object
+        # The process the run was handed to last (delegate), if any: its steps' idempotency
+        # keys and related runs' names derive from `seed`, so they never meet the first's.
+        self.segment: str | None = None
         # Every line about this run names it, its process and its object: JSON logs carry
         # them as one field, `kattle` (LogRecord attributes such as `process` are taken).
         self.log = logging.LoggerAdapter(
@@ -120,6 +123,10 @@ class ProcessRun:
     def priority(self) -> int:
         spec = self.engine.catalog.process_spec(self.process_name)
         return spec.priority if spec is not None else 0
+
+    @property
+    def seed(self) -> str:
+        return f"{self.uid}>{self.segment}" if self.segment else self.uid
 
     @property
     def key(self) -> ObjectKey:
@@ -167,7 +174,7 @@ class ProcessRun:
 
     async def _step(self, target: Target) -> Result | None:
         """One pass; None means a compare-and-set lost a race: read again and retry."""
-        decision = await self._admission(target)
+        decision, target = await self._admission(target)
         verdict = decision.verdict
         if verdict is Verdict.GONE:
             kind = target.resource.spec.names.kind
@@ -206,10 +213,11 @@ class ProcessRun:
 
     # -- admission ------------------------------------------------------------------------
 
-    async def _admission(self, target: Target) -> Decision:
-        """Asks `machine.admission` about the object, reading what it needs. The cached
-        body is trusted for an admission only (the compare-and-set checks it); any other
-        verdict is confirmed with a fresh read first."""
+    async def _admission(self, target: Target) -> tuple[Decision, Target]:
+        """Asks `machine.admission` about the object, reading what it needs, and says which
+        process the run is in (its own, or one it was handed to). The cached body is
+        trusted for an admission only (the compare-and-set checks it); any other verdict
+        is confirmed with a fresh read first."""
         cached = self.engine.objects.get(target.kind, self.resource_name, target.namespace)
         sources = (cached, None) if cached is not None and self._trust_cache else (None,)
         self._trust_cache = False  # a retry after a lost race reads afresh
@@ -223,16 +231,30 @@ class ProcessRun:
             if obj is not None and self.resource_uid not in (None, obj["metadata"]["uid"]):
                 obj = None  # another object of the same name
             self.obj = obj or {}
-            decision = await self._decide(target, obj)
+            current = self._delegated(target, obj)
+            decision = await self._decide(current, obj)
             if decision.verdict is Verdict.ADMIT:
                 break
-        return decision
+        return decision, current
+
+    def _delegated(self, target: Target, obj: Mapping[str, Any] | None) -> Target:
+        """The target of the process this run was handed to, when the object shows the
+        run went on in it (the operator restarted after a delegation); else `target`."""
+        status = (obj or {}).get("status") or {}
+        process = status.get("process")
+        if holder_of(status) != self.name or process not in self.record.delegated_to:
+            return target
+        definition = self.engine.catalog.processes.get(process)
+        if definition is None:
+            return target
+        self.segment = process
+        return Target(definition, target.resource, target.kind, target.namespace)
 
     async def _decide(self, target: Target, obj: Mapping[str, Any] | None) -> Decision:
         status = None if obj is None else (obj.get("status") or {})
         facts = Facts(
             run=self.name,
-            process=self.process_name,
+            process=target.process,
             spec=target.spec,
             initial=target.resource.spec.initial(target.spec.state_field),
             status=status,
@@ -369,8 +391,11 @@ class ProcessRun:
             ) from None
         self._hold(target, obj)
 
-    async def write_record(self, *, phase: RunPhase, message: str, force: bool = False) -> None:
-        """Writes the run's status if it changed (or always, with `force`)."""
+    async def write_record(
+        self, *, phase: RunPhase, message: str, force: bool = False, durable: bool = False
+    ) -> None:
+        """Writes the run's status if it changed (or always, with `force`); `durable`:
+        even a run without a record writes one, as a restart needs it."""
         self.record.phase = phase
         self.record.message = message
         known = [c.to_wire() for c in self.record.conditions]
@@ -382,7 +407,7 @@ class ProcessRun:
         if wire == self._written and not force:
             return
         if not self.recorded:
-            if phase in UNRECORDED_PHASES:
+            if phase in UNRECORDED_PHASES and not durable:
                 # Kept in memory only: the scheduler drives the run again from it.
                 self.pi["status"] = wire
                 self._written = wire
