@@ -15,7 +15,13 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kattle.api.common import GROUP, VERSION
-from kattle.cli.kube import CommandError, add_connection_flags, api_client, api_message
+from kattle.cli.kube import (
+    CommandError,
+    Kattle,
+    add_connection_flags,
+    api_client,
+    api_message,
+)
 from kattle.cli.run import follow
 from kattle.machine.replay import REPLAY_ANNOTATION
 
@@ -76,7 +82,7 @@ def retry(args: argparse.Namespace) -> int:
         if error.status == 404:
             raise CommandError(f"processinstance {name!r} not found in {namespace}") from None
         raise CommandError(api_message(error)) from None
-    answer = _answer(custom, namespace, name, requested, time.monotonic() + args.timeout)
+    answer = _answer(Kattle(api), namespace, name, requested, time.monotonic() + args.timeout)
     if answer.get("refused"):
         raise CommandError(f"{name} not replayed: {answer['refused']}")
     child = answer["run"]
@@ -87,18 +93,12 @@ def retry(args: argparse.Namespace) -> int:
 
 
 def _answer(
-    custom: client.CustomObjectsApi, namespace: str, name: str, requested: str, deadline: float
+    kattle: Kattle, namespace: str, name: str, requested: str, deadline: float
 ) -> dict[str, Any]:
     """The operator's answer to this request (a short poll: it comes within moments when
     an operator serves the namespace)."""
     while True:
-        try:
-            pi = cast(
-                dict[str, Any],
-                custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name),
-            )
-        except ApiException as error:
-            raise CommandError(api_message(error)) from None
+        pi = kattle.get(PLURAL, name, namespace)
         answer = (pi.get("status") or {}).get("replay") or {}
         if answer.get("requested") == requested:
             return cast(dict[str, Any], answer)

@@ -11,10 +11,9 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import pydot
-from kubernetes.client import ApiException
 
 from kattle.cli.kube import CommandError, Kattle, add_connection_flags, target_object
 from kattle.cli.output import add_output_flag, document_printer, table
@@ -110,7 +109,7 @@ def _related(
     spec = other["spec"]
     kind = spec["names"]["kind"]
     if relation.get("kind", "children") == "children":
-        found = _list(kattle, spec, namespace)
+        found = kattle.objects(other, namespace)
         return [dict(o) for o in owned_by(found, obj["metadata"]["uid"])]
     names = names_in(obj.get("spec") or {}, relation.get("field") or "")
     if isinstance(names, str):
@@ -122,18 +121,6 @@ def _related(
         except CommandError:
             related.append(Node(kind, name, {}, relation["name"], note="does not exist"))
     return related
-
-
-def _list(kattle: Kattle, spec: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
-    group, version, plural = spec["group"], spec.get("version", "v1"), spec["names"]["plural"]
-    try:
-        if spec.get("scope", "Namespaced") == "Namespaced":
-            found = kattle.custom.list_namespaced_custom_object(group, version, namespace, plural)
-        else:
-            found = kattle.custom.list_cluster_custom_object(group, version, plural)
-    except ApiException as error:
-        raise CommandError(f"cannot list {plural}.{group}: {error.reason}") from None
-    return cast(list[dict[str, Any]], cast(dict[str, Any], found).get("items", []))
 
 
 def tree_rows(root: Node, *, wide: bool = False) -> list[list[str]]:
