@@ -314,7 +314,8 @@ def test_kattle_run_waits_and_prints_the_log(
         (("history", "nosuchkind/web"), "no ResourceDefinition defines a kind named 'nosuchkind'"),
         (("history", f"{world.plural}/nope"), f"{world.kind} 'nope' not found"),
         (("describe", "pi/nope"), "processinstances 'nope' not found"),
-        (("history", "web"), "expected KIND/NAME"),
+        (("history", "web"), "no ResourceDefinition defines a kind named 'web'"),
+        (("tree", "web"), "expected KIND/NAME"),
     ]:
         failed = kattle_cli(*args)
         assert failed.returncode == 1

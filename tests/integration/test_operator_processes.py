@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
+from kubernetes import watch
 
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
@@ -29,6 +30,37 @@ def test_create_trigger_moves_a_new_object_to_done(world: World) -> None:
         ("requested", "creating"),
         ("creating", "ready"),
     ]
+
+
+def test_a_process_with_no_logic_goes_to_done_in_one_write(world: World) -> None:
+    """Cattle "simply updates the state and is done": the object is never seen in the
+    transitioning state (one compare-and-set write), and the record still shows it."""
+    world.define_type()
+    world.process("create", ["requested"], "creating", "ready", trigger="create")
+    seen: list[tuple[str, str | None]] = []
+    stream = watch.Watch()
+    created = world.create("a")
+    for event in stream.stream(
+        world.custom.list_namespaced_custom_object,
+        TEST_GROUP,
+        "v1",
+        world.namespace,
+        world.plural,
+        field_selector="metadata.name=a",
+        resource_version=created["metadata"]["resourceVersion"],
+        timeout_seconds=30,
+    ):
+        status = event["object"].get("status") or {}
+        seen.append((event["type"], status.get("state")))
+        if status.get("state") == "ready":
+            stream.stop()
+    assert [s for _, s in seen] == ["ready"], seen  # one write, straight from requested
+    [run] = world.runs("a")
+    assert [(t["from"], t["to"]) for t in run["status"]["transitions"]] == [
+        ("requested", "creating"),
+        ("creating", "ready"),
+    ]
+    assert world.status("a")["lastRun"]["fromState"] == "requested"
 
 
 def test_without_a_create_process_objects_start_in_the_initial_state(world: World) -> None:

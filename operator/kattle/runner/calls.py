@@ -99,6 +99,15 @@ async def run_handlers(
     return await endings.done(run, target, handler_writes)
 
 
+async def has_no_logic(run: ProcessRun, target: Target) -> bool:
+    """Whether the process has nothing to run on this object: no handler serves it, no
+    related runs, no delegate. Cattle then "simply updates the state and is done"."""
+    spec = target.spec
+    if spec.related_runs or spec.delegate or run.trigger == "replay":
+        return False
+    return not await _serving(run, run.engine.catalog.plan(target.process))
+
+
 async def _delegate(
     run: ProcessRun,
     target: Target,

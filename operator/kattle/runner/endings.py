@@ -58,6 +58,46 @@ async def done(run: ProcessRun, target: Target, handler_writes: Mapping[str, Any
     return result
 
 
+async def straight_through(run: ProcessRun, target: Target, from_state: str) -> Result | None:
+    """A run with no logic (`calls.has_no_logic`): from the start state to the done state
+    in one compare-and-set write, as Cattle did; the record still shows both transitions.
+    None when another write came first (read again and decide again)."""
+    spec = target.spec
+    run.from_state = from_state
+    start = run.record.start_time = run.record.start_time or now()
+    run.record.attempts = max(run.record.attempts, 1)
+    decided = ending.done(
+        _run(run, now()),
+        state_field=spec.state_field,
+        transitioning=target.transitioning,
+        state=target.done,
+        handler_writes={},
+    )
+    writes = with_health(decided.writes or {}, run.obj, spec.state_field)
+    version = {"resourceVersion": run.obj["metadata"]["resourceVersion"]}
+    done_obj = await run.engine.kube.patch(
+        target.kind,
+        run.resource_name,
+        {"metadata": version, "status": writes},
+        namespace=target.namespace,
+        subresource="status",
+        conflict_ok=True,
+    )
+    if done_obj is None:
+        return None
+    run.obj = done_obj
+    run.engine.objects.put(target.kind, done_obj)
+    run.engine.metrics.runs_started.labels(run.process_name).inc()
+    run.transition(spec.state_field, from_state, target.transitioning, start)
+    for before, after in decided.transitions:
+        run.transition(spec.state_field, before, after)
+    await _post_event(run, decided)
+    result = await end_run(run, "Succeeded", "Done", "")
+    if run.trigger == "delete":
+        await _let_go_if_deleted(run, target)
+    return result
+
+
 async def chain(
     run: ProcessRun,
     target: Target,

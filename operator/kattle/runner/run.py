@@ -54,7 +54,7 @@ from kattle.machine.merge import merge
 from kattle.machine.records import unrecorded_holder
 from kattle.observability import tracing
 from kattle.runner import endings
-from kattle.runner.calls import run_handlers
+from kattle.runner.calls import has_no_logic, run_handlers
 from kattle.runner.driving import (
     LostObjectError,
     Outcome,
@@ -197,6 +197,8 @@ class ProcessRun:
         # A start state (admitted) or a transitioning state (resumed) tells the way through.
         target = target.along(decision.state)
         if verdict is Verdict.ADMIT:
+            if await has_no_logic(self, target):
+                return await endings.straight_through(self, target, decision.state or "")
             if not await self._take(target, decision.state or ""):
                 return None
         else:
