@@ -39,7 +39,7 @@ def test_a_create_delegates_to_activate_in_one_record(
     handler_server.script(f"/{create}", Reply({"data": {"key": "k-1"}, "status": {"key": "k-1"}}))
     world.create("a")
     world.wait_state("a", "active")
-    [run] = world.runs("a")  # no second record: the activate ran inside the create's
+    [run] = world.ended_runs("a", 1)  # no second record: the activate ran inside the create's
     log = run["status"]
     assert (log["phase"], log["exitReason"], log["delegatedTo"]) == (
         "Succeeded",
@@ -66,7 +66,7 @@ def test_a_reply_delegates_and_a_bad_delegate_fails_the_run(
     handler_server.script(f"/{create}", Reply({"delegate": activate}), Reply({"delegate": create}))
     world.create("a")
     world.wait_state("a", "active")
-    [run] = world.runs("a")
+    [run] = world.ended_runs("a", 1)
     assert run["status"]["delegatedTo"] == [activate]
 
     world.create("b")
@@ -105,7 +105,7 @@ def test_a_run_killed_in_its_delegate_resumes_there(
         world.wait_state("a", "active", timeout=60)
     finally:
         operator.stop()
-    [run] = world.runs("a")
+    [run] = world.ended_runs("a", 1)
     assert run["status"]["delegatedTo"] == [activate]
     assert run["status"]["data"] == {"key": "k-1"}
     # Not called again: the run resumed in the delegate, whose step was called again with

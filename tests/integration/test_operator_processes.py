@@ -21,7 +21,7 @@ def test_create_trigger_moves_a_new_object_to_done(world: World) -> None:
     status = world.wait_state("a", "ready")
     assert status["transitioning"] == "no"
     assert status["lastRun"]["process"] == f"{world.type}.create"
-    [run] = world.runs("a")
+    [run] = world.ended_runs("a", 1)
     log = run["status"]
     assert log["phase"] == "Succeeded"
     assert log["exitReason"] == "Done"
@@ -55,8 +55,9 @@ def test_a_process_with_no_logic_goes_to_done_in_one_write(world: World) -> None
         if status.get("state") == "ready":
             stream.stop()
     assert [s for _, s in seen] == ["ready"], seen  # one write, straight from requested
-    [run] = world.runs("a")
-    assert [(t["from"], t["to"]) for t in run["status"]["transitions"]] == [
+    [run] = world.ended_runs("a", 1)
+    log = run["status"]
+    assert [(t["from"], t["to"]) for t in log["transitions"]] == [
         ("requested", "creating"),
         ("creating", "ready"),
     ]
@@ -148,7 +149,7 @@ def test_chain_skips_done_and_continues_with_the_chained_process(
     world.wait_plan(create, 1)
     world.create("a")
     status = world.wait_state("a", "running")
-    first, second = world.runs("a")
+    first, second = world.ended_runs("a", 2)
     assert (first["status"]["phase"], first["status"]["exitReason"]) == ("Succeeded", "Chained")
     assert first["status"]["chainedTo"] == second["metadata"]["name"]
     assert second["spec"]["trigger"] == "chain"

@@ -241,6 +241,19 @@ class World:
         )["items"]
         return sorted(items, key=lambda i: i["metadata"]["creationTimestamp"])
 
+    def ended_runs(self, obj: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """The object's `count` runs once every one has ended: a run writes its record after
+        its last write to the object, so an object in its done state can be seen first."""
+        return wait_for(  # type: ignore[no-any-return]
+            f"{count} ended runs of {obj}",
+            lambda: (
+                len(r := self.runs(obj)) == count
+                and all((i.get("status") or {}).get("phase") in FINAL for i in r)
+                and r
+            ),
+            timeout,
+        )
+
     def cleanup(self) -> None:
         # Handlers use `*.verb` selectors too: leaving them would attach them to other tests.
         for name in self.handlers:

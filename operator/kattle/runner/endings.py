@@ -66,6 +66,7 @@ async def straight_through(run: ProcessRun, target: Target, from_state: str) -> 
     run.from_state = from_state
     start = run.record.start_time = run.record.start_time or now()
     run.record.attempts = max(run.record.attempts, 1)
+    run.record.data = run.data()
     decided = ending.done(
         _run(run, now()),
         state_field=spec.state_field,
