@@ -6,6 +6,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.handlers import HandlerServer, Reply
+from tests.support.kube import Kubectl
 from tests.support.world import World
 
 UPDATE_MAP = [
@@ -15,7 +16,7 @@ UPDATE_MAP = [
 
 
 def test_update_returns_each_object_to_where_it_started(
-    world: World, handler_server: HandlerServer
+    world: World, handler_server: HandlerServer, kubectl: Kubectl
 ) -> None:
     world.define_type(initial="inactive")
     world.process("activate", ["inactive"], "activating", "active")
@@ -38,6 +39,9 @@ def test_update_returns_each_object_to_where_it_started(
     # Each handler call was told the way its run goes.
     told = [(c.event["transitioning"], c.event["done"]) for c in handler_server.calls(path)]
     assert told == [("updating-inactive", "inactive"), ("updating-active", "active")]
+    # `kubectl get pd -o wide` shows the map (Start, Transitioning and Done are empty).
+    wide = kubectl.run("get", "pd", update, "-o", "wide").stdout
+    assert '"transitioning":"updating-active"' in wide.replace(" ", ""), wide
 
 
 def test_a_failed_run_left_in_a_mapped_state_is_resumed_along_its_way(

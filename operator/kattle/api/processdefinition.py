@@ -320,6 +320,9 @@ class ProcessDefinition(KattleResource):
                 description="Whether the process can run as defined.",
             ),
             PrinterColumn("Field", ".spec.stateField", priority=1),
+            # Start, Transitioning and Done are empty for a process with a state map: its
+            # entries in full, for `-o wide` (a column shows one value of a list path).
+            PrinterColumn("State-Map", ".spec.stateMap", priority=1),
             PrinterColumn("On-Error", ".spec.onError", priority=1),
             PrinterColumn("Delegate", ".spec.delegate", priority=1),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
