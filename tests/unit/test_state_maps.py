@@ -11,7 +11,7 @@ from kattle.api.processdefinition import ProcessDefinition, ProcessDefinitionSpe
 from kattle.api.resourcedefinition import ResourceDefinition
 from kattle.diagrams.build import process_diagram, resource_diagram
 from kattle.machine.admission import Facts, Verdict, decide
-from kattle.machine.catalog import Catalog
+from kattle.machine.catalog import Catalog, Step, without_logic
 from kattle.runner.driving import Target
 from tests.support.dot import parse_dot
 
@@ -167,3 +167,24 @@ def test_diagrams_draw_one_way_through_per_start_state() -> None:
         ("updating-active", "active"),
     }
     assert ("updating-active", "active") in edges_of(resource_diagram(found, "volume"))
+
+
+@pytest.mark.parametrize(
+    ("spec", "serving", "trigger", "expected"),
+    [
+        ({}, False, "manual", True),
+        ({}, True, "manual", False),  # a handler serves the object
+        ({"relatedRuns": [{"relation": "disks", "process": "disk.attach"}]}, False, "create",
+         False),
+        ({"delegate": "volume.activate"}, False, "create", False),
+        ({}, False, "replay", False),  # a replay writes what its failed run's handlers asked
+    ],
+)  # fmt: skip
+def test_which_runs_go_straight_to_done_in_one_write(
+    spec: dict[str, Any], serving: bool, trigger: str, expected: bool
+) -> None:
+    definition = process(
+        "volume.create", start=["requested"], transitioning="creating", done="inactive", **spec
+    )
+    steps = [Step(0, "h", "handler", 0, None)] if serving else []  # type: ignore[arg-type]
+    assert without_logic(definition.spec, steps, trigger) is expected

@@ -18,7 +18,7 @@ from kattle.api.generated import DEFINITION_LABEL, generated_crd
 from kattle.api.processdefinition import ProcessDefinition
 from kattle.api.processhandler import ProcessHandler, ProcessHandlerSpec
 from kattle.api.resourcedefinition import DEFAULT_GROUP, ResourceDefinition
-from kattle.controllers.standard_processes import reconcile_standard_processes
+from kattle.controllers.standard_processes import Condition, reconcile_standard_processes
 from kattle.kube.client import CRDS, ApiError, Kind
 from kattle.kube.kinds import PROCESS_DEFINITIONS, PROCESS_HANDLERS, RESOURCE_DEFINITIONS
 from kattle.machine.catalog import Catalog
@@ -28,7 +28,6 @@ from kattle.webhooks.references import ObjectKind, ReferenceReader, ReferenceUna
 
 logger = logging.getLogger(__name__)
 
-Condition = tuple[str, bool, str, str]  # type, status, reason, message
 
 ESTABLISH_TIMEOUT_SECONDS = 30.0
 STATUS_WRITE_ATTEMPTS = 5

@@ -17,7 +17,7 @@ from kattle.api.webhook import ProcessEvent, ProcessReply, Progress, RunInfo
 from kattle.machine import delegation, idempotency
 from kattle.machine import outcome as outcomes
 from kattle.machine import status as writes_of
-from kattle.machine.catalog import Step, overridden
+from kattle.machine.catalog import Step, overridden, without_logic
 from kattle.machine.merge import merge
 from kattle.machine.names import idempotency_key
 from kattle.machine.selectors import applies
@@ -100,12 +100,11 @@ async def run_handlers(
 
 
 async def has_no_logic(run: ProcessRun, target: Target) -> bool:
-    """Whether the process has nothing to run on this object: no handler serves it, no
-    related runs, no delegate. Cattle then "simply updates the state and is done"."""
-    spec = target.spec
-    if spec.related_runs or spec.delegate or run.trigger == "replay":
+    """`machine.catalog.without_logic` for this run, reading the plan only when it matters."""
+    if not without_logic(target.spec, [], run.trigger):
         return False
-    return not await _serving(run, run.engine.catalog.plan(target.process))
+    serving = await _serving(run, run.engine.catalog.plan(target.process))
+    return without_logic(target.spec, serving, run.trigger)
 
 
 async def _delegate(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from kattle.api.processinstance import HandlerCall, ProcessInstanceStatus, Replay
@@ -16,6 +15,7 @@ from kattle.machine import replay
 from kattle.machine.catalog import Step
 from kattle.machine.merge import merge
 from kattle.machine.names import idempotency_key
+from kattle.runner.driving import now
 from kattle.runner.engine import Engine
 from kattle.runner.manifests import RUN_SEED_ANNOTATION, run_manifest
 
@@ -42,7 +42,7 @@ async def answer(engine: Engine, pi: dict[str, Any]) -> None:
     spec = definition.spec if definition is not None else None
     initial = resource.spec.initial(spec.state_field) if resource and spec else None
     refused = replay.refusal(pi, obj, spec, initial)
-    answered = Replay(requested=requested, time=_now())
+    answered = Replay(requested=requested, time=now())
     if refused is None:
         child = replay.replay_name(name, requested)
         manifest = run_manifest(
@@ -113,7 +113,7 @@ def _logged(run: ProcessRun, step: Step) -> bool:
 
 
 def _skipped(run: ProcessRun, step: Step) -> HandlerCall:
-    at = _now()
+    at = now()
     return HandlerCall.model_validate(
         {
             "handler": step.handler,
@@ -126,7 +126,3 @@ def _skipped(run: ProcessRun, step: Step) -> HandlerCall:
             "message": f"succeeded in {run.parent}, which this run replays",
         }
     )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
