@@ -39,10 +39,16 @@ import controlplane  # noqa: E402
 
 PEER_GROUP = "peers.bench.kattle.dev"
 KATTLE_TYPE = "widget"
-# Kattle as installed (every run recorded, an Event for each), Kattle lean (the create
-# process with `record: OnFailure`, the operator with `--events=warnings`), and the peer.
-SYSTEMS = ("kattle", "kattle-lean", "kopf")
-LABELS = {"kattle": "Kattle", "kattle-lean": "Kattle lean", "kopf": "plain Kopf"}
+# Kattle as installed (every run recorded, an Event for each), Kattle quiet (every run
+# recorded, the operator with `--events=warnings`), Kattle lean (the create process with
+# `record: OnFailure` too), and the peer.
+SYSTEMS = ("kattle", "kattle-quiet", "kattle-lean", "kopf")
+LABELS = {
+    "kattle": "Kattle",
+    "kattle-quiet": "Kattle quiet",
+    "kattle-lean": "Kattle lean",
+    "kopf": "plain Kopf",
+}
 WRITE_VERBS = ("POST", "PATCH", "PUT", "DELETE", "APPLY")
 VALUE = "42"
 
@@ -256,7 +262,7 @@ def controller(
     lean = system == "kattle-lean"
     cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
     cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    flags = ["--events=warnings"] if lean else []
+    flags = ["--events=warnings"] if system != "kattle" else []
     log = state / "operator.log"
     with bench.operator(cluster.plane.kubeconfig, log, concurrency, *flags) as process:
         cluster.apply(kattle_definitions(f"{url}/kattle", "OnFailure" if lean else "Always"))

@@ -99,6 +99,68 @@ def test_only_a_user_who_may_update_the_object_may_start_a_run_on_it(
     assert _create_run_as(kubectl, world, user, go, "b").returncode != 0
 
 
+def test_only_who_may_update_processinstances_status_may_write_a_record(
+    world: World, kubectl: Kubectl
+) -> None:
+    """A ProcessInstance has no status subresource (the operator creates a record whole),
+    so the records policy stands where the subresource's RBAC check would: a user who may
+    create and patch runs may not forge or rewrite their status."""
+    world.define_type()
+    world.process("go", ["requested"], "going", "gone")
+    user = f"user-{uuid.uuid4().hex[:6]}"
+    runs = {
+        "apiGroups": [GROUP],
+        "resources": ["processinstances"],
+        "verbs": ["create", "get", "patch"],
+    }
+    _grant(kubectl, world, user, [runs])
+    name = f"forged-{uuid.uuid4().hex[:6]}"
+    forged = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ProcessInstance",
+        "metadata": {"name": name, "namespace": world.namespace},
+        "spec": {"process": f"{world.type}.nothing", "resource": {"name": "a"}},
+        "status": {"phase": "Succeeded", "exitReason": "Done"},
+    }
+    as_user = [f"--as={user}", "-n", world.namespace]
+    refused = kubectl.run(*as_user, "create", "-f", "-", stdin=yaml.safe_dump(forged), check=False)
+    assert refused.returncode != 0
+    assert (
+        f"{user} may not write the record of run {name}: writing a ProcessInstance's status "
+        "needs permission to update processinstances/status" in refused.stderr
+    ), refused.stderr
+
+    # Without a status the same run may be created, annotated, but not given a status.
+    del forged["status"]
+    created = kubectl.run(*as_user, "create", "-f", "-", stdin=yaml.safe_dump(forged), check=False)
+    assert created.returncode == 0, created.stderr
+    world.wait_run(name)  # the operator's own write (no such process) comes first
+    target = ["processinstance", name]
+    kubectl.run(*as_user, "annotate", *target, "note=mine")
+    rewrite = '{"status":{"phase":"Succeeded","message":"forged"}}'
+    patched = kubectl.run(*as_user, "patch", *target, "--type=merge", "-p", rewrite, check=False)
+    assert patched.returncode != 0
+    assert "may not write the record" in patched.stderr, patched.stderr
+
+    # The permission a status subresource would ask for is the one that lets it through.
+    status = {
+        "apiGroups": [GROUP],
+        "resources": ["processinstances/status"],
+        "verbs": ["update"],
+    }
+    _grant(kubectl, world, user, [runs, status])
+    wait_for(
+        "the status grant to take effect",
+        lambda: (
+            kubectl.run(
+                *as_user, "patch", *target, "--type=merge", "-p", rewrite, check=False
+            ).returncode
+            == 0
+        ),
+    )
+    assert kubectl.get(*target, "-n", world.namespace)["status"]["message"] == "forged"
+
+
 def test_runs_of_processes_without_a_definition_are_left_to_the_operator(
     world: World, kubectl: Kubectl
 ) -> None:

@@ -25,9 +25,11 @@ def test_crds_prints_every_crd_and_the_run_access_policy(
         "ClusterKopfPeering",
         "KopfPeering",
     ]
-    assert [d["kind"] for d in docs if "names" not in d["spec"]] == [
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs if "names" not in d["spec"]] == [
+        ("ValidatingAdmissionPolicy", "run-access.kattle.dev"),
+        ("ValidatingAdmissionPolicyBinding", "run-access.kattle.dev"),
+        ("ValidatingAdmissionPolicy", "run-records.kattle.dev"),
+        ("ValidatingAdmissionPolicyBinding", "run-records.kattle.dev"),
     ]
 
 

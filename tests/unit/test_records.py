@@ -1,4 +1,5 @@
-"""Which runs begin without a ProcessInstance (`record: OnFailure`), on plain data."""
+"""Which runs begin without a ProcessInstance, and which lost records are written from the
+object's `lastRun`, on plain data."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from typing import Any
 import pytest
 
 from kattle.api.processdefinition import ProcessDefinitionSpec
-from kattle.machine.records import goes_unrecorded, lifecycle_run_name, unrecorded_holder
+from kattle.machine.records import (
+    goes_unrecorded,
+    keeps_success,
+    lifecycle_run_name,
+    lost_record,
+    unrecorded_holder,
+)
 
 
 def spec(trigger: str = "create", record: str = "OnFailure") -> ProcessDefinitionSpec:
@@ -28,7 +35,10 @@ def spec(trigger: str = "create", record: str = "OnFailure") -> ProcessDefinitio
     [
         ("create", "OnFailure", "create", True),
         ("delete", "OnFailure", "delete", True),
-        ("create", "Always", "create", False),  # the default keeps every run
+        # The default writes a create run's record once, as it ends...
+        ("create", "Always", "create", True),
+        # ...and a delete run's from the start: its object, and lastRun, go with it.
+        ("delete", "Always", "delete", False),
         ("manual", "OnFailure", "manual", False),  # a user's ProcessInstance is its record
         ("create", "OnFailure", "manual", False),  # a create process run by hand
         ("create", "OnFailure", "chain", False),
@@ -51,7 +61,8 @@ OWN = lifecycle_run_name(META, "widget.create")
         ({"activeRun": OWN, "process": "widget.create"}, spec(), OWN),
         # held by a user's run of the same process: it has a record of its own
         ({"activeRun": "w1.create-x7k2p", "process": "widget.create"}, spec(), None),
-        ({"activeRun": OWN, "process": "widget.create"}, spec(record="Always"), None),
+        ({"activeRun": OWN, "process": "widget.create"}, spec(record="Always"), OWN),
+        ({"activeRun": OWN, "process": "widget.delete"}, spec("delete", "Always"), None),
         ({"activeRun": OWN, "process": "widget.create"}, None, None),  # process unknown
         ({"activeRun": OWN}, spec(), None),
         ({"process": "widget.create"}, spec(), None),
@@ -68,3 +79,34 @@ def test_the_name_is_the_one_the_operator_gives_its_own_run() -> None:
     assert lifecycle_run_name(dict(META), "widget.create") == OWN
     assert lifecycle_run_name({**META, "uid": "ffff"}, "widget.create") != OWN
     assert OWN.startswith("w1.create-")
+
+
+def test_only_the_default_mode_keeps_a_run_that_succeeds() -> None:
+    assert keeps_success(spec(record="Always"))
+    assert not keeps_success(spec(record="OnFailure"))
+    assert keeps_success(None)  # a vanished definition: keep what there is
+
+
+LAST = {"name": OWN, "process": "widget.create", "phase": "Succeeded", "exitReason": "Done"}
+
+
+@pytest.mark.parametrize(
+    ("status", "definition", "lost"),
+    [
+        ({"lastRun": LAST}, spec(record="Always"), True),
+        ({"lastRun": {**LAST, "phase": "Failed"}}, spec(record="Always"), True),
+        # OnFailure keeps no record of a success: nothing was lost
+        ({"lastRun": LAST}, spec(record="OnFailure"), False),
+        # a delete run of Always recorded itself from the start
+        ({"lastRun": {**LAST, "process": "widget.delete"}}, spec("delete", "Always"), False),
+        # a user's run of the create process has a record of its own
+        ({"lastRun": {**LAST, "name": "w1.create-x7k2p"}}, spec(record="Always"), False),
+        ({"lastRun": LAST}, None, False),  # process unknown
+        ({}, spec(record="Always"), False),
+        ({"lastRun": "w1.create"}, spec(record="Always"), False),
+    ],
+)
+def test_a_record_lost_to_a_restart_is_written_from_last_run(
+    status: dict[str, Any], definition: ProcessDefinitionSpec | None, lost: bool
+) -> None:
+    assert (lost_record(META, status, lambda _: definition) is not None) is lost

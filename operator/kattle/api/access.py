@@ -10,6 +10,12 @@ Each ResourceDefinition is a parameter of the policy: for every run, the definit
 name is the process name's prefix supplies the group and plural to check (the others
 pass). The operator's own runs (create, delete, chain, onError) pass because it may patch
 the objects of its kinds.
+
+A second policy guards the records themselves. A ProcessInstance has no status
+subresource, so that the operator can create a run's record complete in one write; then a
+create or an update could carry any status. The policy lets a ProcessInstance's status be
+set or changed only by who may update `processinstances/status` (the operator's role
+grants it; the aggregated roles do not), the permission a status subresource would ask for.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from kattle.api.common import GROUP, VERSION
 from kattle.api.resourcedefinition import ResourceDefinition
 
 POLICY_NAME = f"run-access.{GROUP}"
+RECORDS_POLICY_NAME = f"run-records.{GROUP}"
 FILE_NAME = f"{GROUP}_run-access-policy.yaml"
 
 _TARGET = (
@@ -71,6 +78,59 @@ def policy() -> dict[str, Any]:
     }
 
 
+_STATUS_CHANGED = (
+    "request.operation == 'CREATE'"
+    " ? has(object.status)"
+    " : has(object.status) != has(oldObject.status)"
+    " || (has(object.status) && object.status != oldObject.status)"
+)
+_RECORDS = (
+    f"authorizer.group('{GROUP}').resource('processinstances').subresource('status')"
+    ".namespace(object.metadata.namespace).name(object.metadata.name)"
+)
+_RECORDS_MESSAGE = (
+    "request.userInfo.username + ' may not write the record of run '"
+    " + object.metadata.name + ': writing a ProcessInstance's status needs permission to"
+    " update processinstances/status (the operator writes it)'"
+)
+
+
+def records_policy() -> dict[str, Any]:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {
+            "name": RECORDS_POLICY_NAME,
+            "labels": {"app.kubernetes.io/part-of": "kattle"},
+        },
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [GROUP],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["processinstances"],
+                    }
+                ]
+            },
+            # Only writes that set or change a status are checked: annotating a run (a
+            # replay request) or creating one stays as open as before.
+            "matchConditions": [{"name": "status-changed", "expression": _STATUS_CHANGED}],
+            "variables": [{"name": "records", "expression": _RECORDS}],
+            "validations": [
+                {
+                    "expression": "variables.records.check('update').allowed()"
+                    " || variables.records.check('patch').allowed()",
+                    "messageExpression": _RECORDS_MESSAGE,
+                    "reason": "Forbidden",
+                }
+            ],
+        },
+    }
+
+
 def binding() -> dict[str, Any]:
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
@@ -85,5 +145,17 @@ def binding() -> dict[str, Any]:
     }
 
 
+def records_binding() -> dict[str, Any]:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {
+            "name": RECORDS_POLICY_NAME,
+            "labels": {"app.kubernetes.io/part-of": "kattle"},
+        },
+        "spec": {"policyName": RECORDS_POLICY_NAME, "validationActions": ["Deny"]},
+    }
+
+
 def documents() -> list[dict[str, Any]]:
-    return [policy(), binding()]
+    return [policy(), binding(), records_policy(), records_binding()]

@@ -185,6 +185,9 @@ class CrdInfo:
     categories: tuple[str, ...] = field(default=(CATEGORY,))
     # The API server checks this in the schema, which lets CEL rules point at metadata.name.
     name_max_length: int = 253
+    # Without it, a create carries the status it is given (the operator writes a run's
+    # record whole, once); an admission policy then says who may write one.
+    status_subresource: bool = True
 
 
 class KattleResource(KattleModel):

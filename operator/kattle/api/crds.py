@@ -95,7 +95,7 @@ def custom_resource_definition(model: type[KattleResource]) -> dict[str, Any]:
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    **({"subresources": {"status": {}}} if info.status_subresource else {}),
                     "additionalPrinterColumns": columns,
                     "schema": {"openAPIV3Schema": object_schema(model)},
                 }

@@ -229,7 +229,8 @@ class ProcessDefinitionSpec(KattleModel):
         default="Always",
         description=(
             "Which runs the operator started itself (on `create` and `delete`) keep a "
-            "ProcessInstance: `Always` (the default) every one; `OnFailure` only those that "
+            "ProcessInstance: `Always` (the default) every one (a create run's is written "
+            "once, complete, as it ends or first retries); `OnFailure` only those that "
             "fail, retry or are canceled, so a run that succeeds costs no record (the object's "
             "`status.lastRun` still shows it). Runs asked for by a ProcessInstance, and runs "
             "of chains, onError and relatedRuns, always keep theirs."

@@ -250,6 +250,10 @@ class ProcessInstance(KattleResource):
             PrinterColumn("Message", ".status.message", priority=1),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
         ),
+        # A run the operator starts itself writes its record once, complete, as it ends:
+        # one write where a status subresource makes it two (a create drops the status).
+        # kattle.api.access says who may write a record.
+        status_subresource=False,
     )
     model_config = validated_by(
         cel(

@@ -1,10 +1,18 @@
-"""Which runs go without a ProcessInstance (`record: OnFailure`), decided on plain data.
+"""Which runs begin without a ProcessInstance, decided on plain data.
 
 The operator starts a process's `create` and `delete` runs from the object alone and names
 them from the object's uid and the process. So a run of such a process can begin without a
 record: if the operator stops while the run holds the object, the object's status names the
 run (`activeRun`) and its process, and the operator starts it again, by the same name, from
 there. Any other run began with a record or is named by one, so it keeps one.
+
+Two modes use that. `record: OnFailure` keeps no record of a lifecycle run that succeeds.
+`record: Always` (the default) writes a create run's record once, complete, as the run
+ends: one write where creating it first and finishing it later is two. If the operator is
+killed between the object's last write and that record, the object's `lastRun` still holds
+the run's summary, and the next run on the object writes the record from it. A delete run
+of `Always` keeps its record from the start: its object is gone once it ends, and with it
+the summary a lost record would be written from.
 """
 
 from __future__ import annotations
@@ -15,10 +23,20 @@ from typing import Any
 from kattle.api.processdefinition import UNRECORDED_TRIGGERS, ProcessDefinitionSpec
 from kattle.machine.names import run_name
 
+# The lifecycle runs that begin without a record in the default mode too.
+WRITTEN_AT_END = frozenset({"create"})
+
 
 def goes_unrecorded(spec: ProcessDefinitionSpec, trigger: str) -> bool:
     """Whether a run of the process started by `trigger` begins without a record."""
-    return spec.record == "OnFailure" and trigger == spec.trigger and trigger in UNRECORDED_TRIGGERS
+    if trigger != spec.trigger or trigger not in UNRECORDED_TRIGGERS:
+        return False
+    return spec.record == "OnFailure" or trigger in WRITTEN_AT_END
+
+
+def keeps_success(spec: ProcessDefinitionSpec | None) -> bool:
+    """Whether a run that succeeds keeps its record (a vanished definition: it does)."""
+    return spec is None or spec.record == "Always"
 
 
 def lifecycle_run_name(meta: Mapping[str, Any], process: str) -> str:
@@ -41,3 +59,23 @@ def unrecorded_holder(
     if spec is None or not goes_unrecorded(spec, spec.trigger):
         return None
     return holder if holder == lifecycle_run_name(meta, process) else None
+
+
+def lost_record(
+    meta: Mapping[str, Any],
+    status: Mapping[str, Any],
+    spec_of: Callable[[str], ProcessDefinitionSpec | None],
+) -> Mapping[str, Any] | None:
+    """The object's `lastRun`, when it names a run whose record is written as it ends and
+    kept (a create run of `record: Always`): if that record is missing, the operator was
+    killed before writing it, and it is written from this summary."""
+    last = status.get("lastRun")
+    if not isinstance(last, Mapping):
+        return None
+    process = last.get("process")
+    spec = spec_of(process) if isinstance(process, str) else None
+    if spec is None or spec.trigger not in WRITTEN_AT_END or not keeps_success(spec):
+        return None
+    if not goes_unrecorded(spec, spec.trigger):
+        return None
+    return last if last.get("name") == lifecycle_run_name(meta, str(process)) else None

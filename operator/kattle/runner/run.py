@@ -51,7 +51,7 @@ from kattle.machine.admission import (
 from kattle.machine.conditions import run_succeeded
 from kattle.machine.health import with_health
 from kattle.machine.merge import merge
-from kattle.machine.records import unrecorded_holder
+from kattle.machine.records import keeps_success, lost_record, unrecorded_holder
 from kattle.observability import tracing
 from kattle.runner import endings
 from kattle.runner.calls import has_no_logic, run_handlers
@@ -73,7 +73,8 @@ logger = logging.getLogger(__name__)
 # A run naming a process the operator has not heard of yet waits this long for its
 # definition: a ProcessDefinition and a ProcessInstance applied together race.
 DEFINITION_GRACE_SECONDS = 5.0
-# What a run without a record keeps to itself: it records itself on any other phase.
+# What a run without a record keeps to itself: it records itself on any other phase, and
+# on success too where its process keeps every run (machine/records.py).
 UNRECORDED_PHASES = frozenset({"Pending", "Running", "Succeeded"})
 
 
@@ -280,10 +281,43 @@ class ProcessRun:
             meta = self.obj.get("metadata") or {}
             unrecorded = unrecorded_holder(meta, status, self.engine.catalog.process_spec)
             return await self._run_alive(holder_of(status) or "", missing=unrecorded is not None)
-        name = self.parent if fact is Fact.PARENT_RUNNING else previous_of(status, self.name)
-        return not self.engine.ended.known(self.key, name or "") and await self._run_alive(
-            name or ""
+        if fact is Fact.PREVIOUS_RUNNING:
+            return await self._previous_running(status)
+        name = self.parent or ""
+        return not self.engine.ended.known(self.key, name) and await self._run_alive(name)
+
+    async def _previous_running(self, status: Mapping[str, Any]) -> bool:
+        """Whether the run the object's `lastRun` names has not ended in its record; a
+        record lost to a restart is written from that summary first."""
+        name = previous_of(status, self.name) or ""
+        if self.engine.ended.known(self.key, name):
+            return False
+        if await self._run_alive(name):
+            return True
+        meta = self.obj.get("metadata") or {}
+        last = lost_record(meta, status, self.engine.catalog.process_spec)
+        if last is not None:
+            await self._write_lost_record(last)
+        return False
+
+    async def _write_lost_record(self, last: Mapping[str, Any]) -> None:
+        """Writes the record of the run `last` summarizes, as that run would have (its
+        Event too, once: it has a name of its own)."""
+        name = str(last["name"])
+        manifest = run_manifest(
+            name=name,
+            namespace=self.namespace,
+            process=str(last["process"]),
+            obj=self.obj,
+            trigger="create",
+            seed=name,
         )
+        lost = ProcessRun(self.engine, manifest)
+        lost.obj = self.obj
+        target = await lost._target()
+        if isinstance(target, Target):
+            self.log.info("%s: writing its record, lost to a restart, from lastRun", name)
+            await endings.finish_from_summary(lost, target, last)
 
     async def _run_alive(self, name: str, *, missing: bool = False) -> bool:
         """Whether the run has not ended; `missing` is the answer when it has no record."""
@@ -409,34 +443,44 @@ class ProcessRun:
         if wire == self._written and not force:
             return
         if not self.recorded:
-            if phase in UNRECORDED_PHASES and not durable:
+            if phase in UNRECORDED_PHASES and not durable and not self._kept(phase):
                 # Kept in memory only: the scheduler drives the run again from it.
                 self.pi["status"] = wire
                 self._written = wire
                 return
-            await self._create_record(phase)
+            if await self._create_record(phase, wire):
+                self._written = wire
+                return
         # A deleted run has nothing left to record.
         await self.engine.kube.patch(
             PROCESS_INSTANCES,
             self.name,
             {"status": wire},
             namespace=self.namespace,
-            subresource="status",
             missing_ok=True,
         )
         self._written = wire
 
-    async def _create_record(self, phase: str) -> None:
-        """A run started without a record (`record: OnFailure`) gets one when it first
-        needs it. A restart in between starts it again, by name, from its object."""
-        body = {k: v for k, v in self.pi.items() if k != "status"}
+    def _kept(self, phase: str) -> bool:
+        """Whether a run without a record writes one as it succeeds."""
+        spec = self.engine.catalog.process_spec(self.process_name)
+        return phase == "Succeeded" and keeps_success(spec)
+
+    async def _create_record(self, phase: str, wire: dict[str, Any]) -> bool:
+        """A run started without a record gets one when it first needs it, created with
+        its status in one write (a ProcessInstance has no status subresource); False when
+        a record of that name was there already, so the status is still to be written. A
+        restart before this starts the run again, by name, from its object."""
+        body = {**{k: v for k, v in self.pi.items() if k != "status"}, "status": wire}
         created = await self.engine.kube.create(
             PROCESS_INSTANCES, body, self.namespace, exists_ok=True
         )
         self.recorded = True
-        if created is not None:
-            self.pi = created
         self.log.info("%s is recorded from now on: it is %s", self.name, phase)
+        if created is None:
+            return False
+        self.pi = created
+        return True
 
     @property
     def recorded_phase(self) -> str | None:

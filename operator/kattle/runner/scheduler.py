@@ -261,7 +261,6 @@ class Scheduler:
                 name,
                 {"metadata": {"resourceVersion": version}, "status": status},
                 namespace=namespace,
-                subresource="status",
                 conflict_ok=True,
                 missing_ok=True,
             )
