@@ -1,7 +1,9 @@
-"""`record: OnFailure`: a create run that succeeds leaves no ProcessInstance, only the
-object's `lastRun`; one that fails records itself, with everything a recorded run shows; a
-run without a record still holds its object against other runs; and an operator killed
-while such a run holds its object starts it again, by its name, with the same keys."""
+"""Runs that begin without a record. `record: OnFailure`: a create run that succeeds leaves
+no ProcessInstance, only the object's `lastRun`; one that fails records itself, with
+everything a recorded run shows; a run without a record still holds its object against
+other runs; and an operator killed while such a run holds its object starts it again, by its
+name, with the same keys. `record: Always` (the default): a create run's record is written
+once, complete, as it ends, and one lost to a kill is written from `lastRun`."""
 
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from kattle.machine.records import lifecycle_run_name
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
 from tests.support.operator import OperatorProcess
-from tests.support.world import World, wait_for, world_in
+from tests.support.world import TEST_GROUP, World, wait_for, world_in
 
 NAMESPACE = "kattle-records"
 
@@ -117,3 +120,88 @@ def test_a_killed_operator_starts_a_run_without_a_record_again(
     assert calls[0].event["idempotencyKey"] == calls[1].event["idempotencyKey"]
     assert calls[0].event["run"]["name"] == held["activeRun"] == calls[1].event["run"]["name"]
     assert [r["metadata"]["name"] for r in world.runs("a")] == [run]
+
+
+def test_a_default_create_run_writes_its_record_once_complete_as_it_ends(
+    world: World, handler_server: HandlerServer
+) -> None:
+    world.define_type()
+    create = world.process("create", ["requested"], "creating", "ready", trigger="create")
+    path = f"/{world.type}/make"
+    handler_server.script(path, Reply({"data": {"made": 1}, "status": {"value": "42"}}, delay=1.0))
+    world.handler("make", [create], handler_server.url(path))
+    world.wait_plan(create, 1)
+    world.create("a")
+    wait_for("the create handler to be called", lambda: handler_server.calls(path))
+    held = world.status("a")
+    # While the handler works, the object shows the run; its record is not written yet.
+    assert held["state"] == "creating", held
+    assert held["activeRun"], held
+    assert world.runs("a") == [], "a record was written before the run ended"
+
+    world.wait_state("a", "ready")
+    (record,) = wait_for("the create run's record", lambda: world.runs("a"))
+    status = record["status"]
+    assert record["metadata"]["name"] == held["activeRun"]
+    # Without a status subresource every write of a status bumps the generation: 1 is
+    # the create, so the record was written once, complete.
+    assert record["metadata"]["generation"] == 1, record
+    assert (status["phase"], status["exitReason"]) == ("Succeeded", "Done"), status
+    assert [(t["from"], t["to"]) for t in status["transitions"]] == [
+        ("requested", "creating"),
+        ("creating", "ready"),
+    ]
+    assert [c["outcome"] for c in status["handlerCalls"]] == ["Succeeded"], status
+    assert status["data"] == {"made": 1}
+    assert record["spec"]["trigger"] == "create"
+
+
+def test_a_create_runs_record_lost_to_a_kill_is_written_from_last_run_by_the_next_run(
+    own_world: World, handler_server: HandlerServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    """The state an operator leaves when killed after a default create run's last write to
+    its object and before its record, set up by hand: the object is done, its `lastRun`
+    names the create run, which has no record. The next run on the object writes that
+    record from `lastRun` before it goes."""
+    world = own_world
+    world.define_type()
+    create = world.process("create", ["requested"], "creating", "ready", trigger="create")
+    poke = world.process("poke", ["ready"], "poking", "ready")
+    obj = world.create("a")
+    lost = lifecycle_run_name(obj["metadata"], create)
+    now = "2026-12-05T10:00:00Z"
+    last = {
+        "name": lost,
+        "process": create,
+        "phase": "Succeeded",
+        "exitReason": "Done",
+        "fromState": "requested",
+        "startTime": now,
+        "endTime": now,
+        "data": {"made": 1},
+    }
+    world.custom.patch_namespaced_custom_object_status(
+        TEST_GROUP,
+        "v1",
+        world.namespace,
+        world.plural,
+        "a",
+        {"status": {"state": "ready", "transitioning": "no", "lastRun": last}},
+    )
+    run = world.run(poke, "a")
+    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log", f"--namespace={NAMESPACE}")
+    operator.start()
+    try:
+        final = world.wait_run(run, timeout=60)
+        written = world.wait_run(lost)
+    finally:
+        operator.stop()
+    assert (final["phase"], final["exitReason"]) == ("Succeeded", "Done"), final
+    assert (written["phase"], written["exitReason"]) == ("Succeeded", "Done"), written
+    assert [(t["from"], t["to"]) for t in written["transitions"]] == [
+        ("requested", "creating"),
+        ("creating", "ready"),
+    ], written
+    assert written["data"] == {"made": 1}
+    assert written["endTime"] == now
+    assert sorted(r["metadata"]["name"] for r in world.runs("a")) == sorted([lost, run])

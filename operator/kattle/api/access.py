@@ -90,7 +90,7 @@ _RECORDS = (
 )
 _RECORDS_MESSAGE = (
     "request.userInfo.username + ' may not write the record of run '"
-    " + object.metadata.name + ': writing a ProcessInstance's status needs permission to"
+    " + object.metadata.name + ': writing the status of a ProcessInstance needs permission to"
     " update processinstances/status (the operator writes it)'"
 )
 
