@@ -60,9 +60,10 @@ class _Queue:
     # rather than reading it again. Later drives (after waiting) read afresh.
     fresh: dict[str, bytes] = field(default_factory=dict)  # packed (runner/cache.py)
     driven: set[str] = field(default_factory=set)
-    # Runs without a record (`record: OnFailure`): their newest body, in memory only, until
-    # they end or record themselves.
-    unrecorded: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Runs without a record (create runs; `record: OnFailure`): their newest body, packed,
+    # in memory only, until they end or record themselves. A burst of creates queues one
+    # per object, hence packed.
+    unrecorded: dict[str, bytes] = field(default_factory=dict)
     priority: dict[str, int] = field(default_factory=dict)  # of each run's process
 
 
@@ -133,7 +134,7 @@ class Scheduler:
         """A run that begins without a record: driven from this body."""
         key = object_key_of_run(manifest)
         queue = self._queues.setdefault(key, _Queue())
-        queue.unrecorded[manifest["metadata"]["name"]] = manifest
+        queue.unrecorded[manifest["metadata"]["name"]] = packed(manifest)
         self.submit(manifest)
 
     def forget(self, pi: Mapping[str, Any], *, deleted: bool = False) -> None:
@@ -269,9 +270,10 @@ class Scheduler:
 
     async def _drive(self, key: ObjectKey, name: str, fresh: dict[str, Any] | None) -> Any:
         queue = self._queues[key]
+        kept = queue.unrecorded.get(name)
         pi = (
             fresh
-            or queue.unrecorded.get(name)
+            or (None if kept is None else unpacked(kept))
             or await self.engine.kube.get(PROCESS_INSTANCES, name, key[0], missing_ok=True)
         )
         if pi is None:
@@ -283,7 +285,7 @@ class Scheduler:
             if run.recorded:
                 queue.unrecorded.pop(name, None)  # its watch events drive it from now on
             elif name in queue.unrecorded:
-                queue.unrecorded[name] = run.pi
+                queue.unrecorded[name] = packed(run.pi)
 
     # -- history --------------------------------------------------------------------------
 
