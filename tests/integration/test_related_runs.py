@@ -1,14 +1,22 @@
 """Runs on related objects, end to end: an instance's start activates its volumes (its
 children, by ownerReference) and its nic (named in its spec) first, waits for them, and fails
-when one fails; a run that would wait for its own ancestor is refused, not deadlocked."""
+when one fails; a run that would wait for its own ancestor is refused, not deadlocked.
+
+Where a test must know what was going on at the same time (how many siblings ran at once,
+whether an `after` step began after the handlers, where a SIGKILL landed), its handlers are
+a `Recorder`: SDK handlers that log each call's times and can hold a call until the test
+lets it go, so the test waits on what it needs to see, never on how long it has waited."""
 
 from __future__ import annotations
 
-import random
+import asyncio
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +28,156 @@ from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
 from tests.support.operator import OperatorProcess
 from tests.support.sdk_server import serving
-from tests.support.world import World, wait_for, world_in
+from tests.support.world import FINAL, World, wait_for, world_in
+
+# A held handler call waits at most this long for its test to let it go; the handlers'
+# timeoutSeconds is longer, so a held call is never cut short by the operator.
+HOLD_SECONDS = 150.0
+HANDLER_TIMEOUT = 180
+
+
+def _time(value: str) -> datetime:
+    """A record's time (RFC 3339, fractions of a second when it has them): compared as
+    times, since `12:00:05Z` sorts after `12:00:05.3Z` as a string."""
+    return datetime.fromisoformat(value)
+
+
+def most_at_once(spans: list[tuple[Any, Any]]) -> int:
+    """The most of `spans` (start, end) that were open at one moment; one ending as another
+    starts at the same moment do not overlap."""
+    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    open_now = most = 0
+    for _, change in edges:
+        open_now += change
+        most = max(most, open_now)
+    return most
+
+
+@dataclass
+class Call:
+    handler: str
+    resource: str
+    key: str
+    start: float  # time.monotonic()
+    end: float | None = None
+
+    def __repr__(self) -> str:
+        end = "in flight" if self.end is None else f"{self.end - self.start:.2f}s"
+        key = self.key.split("/")  # <run uid>/<step>/<handler>: the uid's start and the step
+        short = "/".join([key[0][:8], *key[1:-1]])
+        return f"{self.resource}<-{self.handler.rsplit('-', 1)[-1]}({short}, {end})"
+
+
+class Recorder:
+    """Handlers served by the SDK that log every call with its times, and hold the calls on
+    chosen objects until the test lets them go: a test then knows where a run is instead of
+    guessing from how long it has been going."""
+
+    def __init__(self) -> None:
+        self.app = HandlerApp()
+        self._lock = threading.Lock()
+        self._calls: list[Call] = []
+        self._held: dict[str, threading.Event] = {}
+        self._news: asyncio.Condition | None = None  # made in the serving loop, on first use
+
+    def serve(self, process: str, pace: Callable[[], Awaitable[None]] | None = None) -> None:
+        @self.app.on(process)
+        async def handle(event: ProcessEvent) -> ProcessReply:
+            name = str(event.resource["metadata"]["name"])
+            call = Call(event.handler, name, event.idempotency_key, time.monotonic())
+            with self._lock:
+                self._calls.append(call)
+                gate = self._held.get(name)
+            await self._tell()
+            if gate is not None:
+                await asyncio.to_thread(gate.wait, HOLD_SECONDS)
+            if pace is not None:
+                await pace()
+            with self._lock:
+                call.end = time.monotonic()
+            await self._tell()
+            return ProcessReply(data={"seen": name})
+
+    def hold(self, resource: str) -> None:
+        with self._lock:
+            self._held[resource] = threading.Event()
+
+    def release(self) -> None:
+        with self._lock:
+            for gate in self._held.values():
+                gate.set()
+
+    def calls(self, resource: str | None = None) -> list[Call]:
+        with self._lock:
+            return [Call(**vars(c)) for c in self._calls if resource in (None, c.resource)]
+
+    def in_flight(self, resource: str) -> bool:
+        return any(c.end is None for c in self.calls(resource))
+
+    def _condition(self) -> asyncio.Condition:
+        if self._news is None:
+            self._news = asyncio.Condition()
+        return self._news
+
+    async def _tell(self) -> None:
+        news = self._condition()
+        async with news:
+            news.notify_all()
+
+    async def until(self, ready: Callable[[], bool]) -> None:
+        """In a handler: waits until a call starts or ends and `ready()` holds. A minute at
+        most: then the call fails, and so does its test, with the run's record to read."""
+        news = self._condition()
+        async with asyncio.timeout(60), news:
+            await news.wait_for(ready)
+
+
+def _recorded_lifecycle(
+    world: World,
+    volumes: World,
+    recorder: Recorder,
+    url: str,
+    handlers: tuple[str, ...] = ("vm",),
+    **step: Any,
+) -> tuple[str, str]:
+    """instance.start runs volume.activate on the instance's volumes (one relatedRuns step,
+    `step` its fields) and calls `handlers`, in that order of priority; every call goes
+    to `recorder`."""
+    volumes.define_type(initial="inactive")
+    activate = volumes.process("activate", ["inactive"], "activating", "active")
+    world.define_type(initial="stopped", relations=[{"name": "volumes", "type": volumes.type}])
+    start = world.process(
+        "start",
+        ["stopped"],
+        "starting",
+        "running",
+        relatedRuns=[{"relation": "volumes", "process": activate, **step}],
+    )
+    volumes.handler("disk", [activate], f"{url}/disk", retryLimit=0, timeoutSeconds=HANDLER_TIMEOUT)
+    for priority, name in enumerate(handlers, 1):
+        world.handler(
+            name,
+            [start],
+            f"{url}/{name}",
+            retryLimit=0,
+            timeoutSeconds=HANDLER_TIMEOUT,
+            priority=priority,
+        )
+    world.wait_plan(start, len(handlers))
+    volumes.wait_plan(activate, 1)
+    return start, activate
+
+
+def _family(world: World, volumes: World, parent: str, count: int) -> list[str]:
+    """An instance and `count` volumes it owns, all in their initial states."""
+    body = world.create(parent)
+    disks = [f"{parent}-d{i}" for i in range(count)]
+    for disk in disks:
+        _child(volumes, disk, body)
+    for disk in disks:
+        volumes.wait_state(disk, "inactive", timeout=60)
+    world.wait_state(parent, "stopped", timeout=60)
+    return disks
 
 
 @pytest.fixture
@@ -309,82 +466,362 @@ def test_a_handler_asks_for_runs_on_related_objects_and_sees_their_outcome(
         assert len(volumes.runs(name)) == 1, "a requested run was started twice"
 
 
+def test_at_most_max_concurrent_sibling_runs_go_at_once(world: World, volumes: World) -> None:
+    """maxConcurrent 2, five volumes: never more than two of their runs unfinished at once,
+    and two at once indeed. Each activation waits until a sibling's is in flight too (or
+    all five have started), so two overlap whenever the operator lets them."""
+    recorder = Recorder()
+    with serving(recorder.app) as url:
+        start, activate = _recorded_lifecycle(world, volumes, recorder, url, maxConcurrent=2)
+        recorder.serve(start)
+
+        def paired() -> bool:
+            calls = [c for c in recorder.calls() if c.resource != "web"]
+            flying = sum(1 for c in calls if c.end is None)
+            return flying >= 2 or len({c.resource for c in calls}) == 5
+
+        recorder.serve(activate, pace=lambda: recorder.until(paired))
+        _family(world, volumes, "web", 5)
+        log = world.wait_run(world.run(start, "web"), timeout=120)
+    calls = [c for c in recorder.calls() if c.resource != "web"]
+    seen = f"children {log['children']}; calls {calls}"
+    assert (log["phase"], log["exitReason"]) == ("Succeeded", "Done"), (log, seen)
+    assert len(log["children"]) == 5, seen
+    # The runs as the parent recorded them: from when each began to when it ended.
+    runs = [(_time(c["startTime"]), _time(c["endTime"])) for c in log["children"]]
+    assert most_at_once(runs) == 2, seen
+    # The handler calls, as the handlers saw them.
+    assert len(calls) == 5, seen
+    assert most_at_once([(c.start, c.end) for c in calls]) == 2, seen
+
+
+def test_after_steps_start_once_the_last_handler_call_has_ended(
+    world: World, volumes: World
+) -> None:
+    recorder = Recorder()
+    with serving(recorder.app) as url:
+        start, activate = _recorded_lifecycle(
+            world, volumes, recorder, url, handlers=("boot", "tune"), when="after"
+        )
+        recorder.serve(start)
+        recorder.serve(activate)
+        disks = _family(world, volumes, "web", 2)
+        log = world.wait_run(world.run(start, "web"))
+    calls = recorder.calls()
+    seen = f"calls {log['handlerCalls']}; children {log['children']}; seen {calls}"
+    assert (log["phase"], log["exitReason"]) == ("Succeeded", "Done"), (log, seen)
+    handled = [c for c in log["handlerCalls"] if c["outcome"] == "Succeeded"]
+    assert [c["handler"] for c in handled] == [f"{world.type}-boot", f"{world.type}-tune"], seen
+    last_stop = max(_time(c["stop"]) for c in handled)
+    assert sorted(c["resource"] for c in log["children"]) == disks, seen
+    assert all(_time(c["startTime"]) >= last_stop for c in log["children"]), seen
+    # As the handlers saw it: no volume's call came before the instance's last one returned.
+    parent_end = max(c.end or 0.0 for c in calls if c.resource == "web")
+    assert all(c.start > parent_end for c in calls if c.resource != "web"), seen
+    for disk in disks:
+        assert volumes.status(disk)["state"] == "active"
+
+
+def test_a_run_already_done_ends_there_and_nothing_follows_it(
+    world: World, volumes: World, handler_server: HandlerServer
+) -> None:
+    """AlreadyDone is the end: the run calls no handler, runs none of its relatedRuns and
+    does not go on in its delegate. Kattle's chains are named only by a handler's reply
+    (there is none), so no chain follows either (docs/operator.md)."""
+    volumes.define_type(initial="inactive")
+    activate = volumes.process("activate", ["inactive"], "activating", "active")
+    world.define_type(initial="stopped", relations=[{"name": "volumes", "type": volumes.type}])
+    warm = world.process("warm", ["running"], "warming", "warm")
+    start = world.process(
+        "start",
+        ["stopped"],
+        "starting",
+        "running",
+        delegate=warm,
+        relatedRuns=[
+            {"relation": "volumes", "process": activate},
+            {"relation": "volumes", "process": activate, "when": "after"},
+        ],
+    )
+    path = f"/{world.type}"
+    world.handler("vm", [start, warm], handler_server.url(path), retryLimit=0)
+    world.wait_plan(start, 1)
+    world.wait_plan(warm, 1)
+    web = world.create("web")
+    _child(volumes, "web-d0", web)
+    volumes.wait_state("web-d0", "inactive")
+    world.wait_state("web", "stopped")
+    world.custom.patch_namespaced_custom_object_status(
+        "test.kattle.dev",
+        "v1",
+        world.namespace,
+        world.plural,
+        "web",
+        {"status": {"state": "running"}},
+    )
+    world.wait_state("web", "running")
+
+    log = world.wait_run(world.run(start, "web"))
+    assert (log["phase"], log["exitReason"]) == ("Succeeded", "AlreadyDone"), log
+    assert log.get("children", []) == [], log
+    assert log.get("handlerCalls", []) == [], log
+    assert log.get("transitions", []) == [], log
+    assert not log.get("delegatedTo"), log
+    assert not log.get("chainedTo"), log
+    assert len(world.runs("web")) == 1, world.runs("web")
+    status = world.status("web")
+    assert (status["state"], status.get("activeRun")) == ("running", None), status
+    assert volumes.runs("web-d0") == []
+    assert volumes.status("web-d0")["state"] == "inactive"
+    assert not handler_server.calls(path)
+
+
+CLUSTER_RUNS_NAMESPACE = "kattle-related-cluster"
+
+
+def _cluster_object(kind: World, name: str, **meta_and_spec: Any) -> dict[str, Any]:
+    spec = meta_and_spec.pop("spec", {})
+    body: dict[str, Any] = kind.custom.create_cluster_custom_object(
+        "test.kattle.dev",
+        "v1",
+        kind.plural,
+        {
+            "apiVersion": "test.kattle.dev/v1",
+            "kind": kind.kind,
+            "metadata": {"name": name, **meta_and_spec},
+            "spec": spec,
+        },
+    )
+    return body
+
+
+def _cluster_state(kind: World, name: str) -> str | None:
+    body = kind.custom.get_cluster_custom_object("test.kattle.dev", "v1", kind.plural, name)
+    status = body.get("status") or {}
+    return None if status.get("activeRun") else status.get("state")
+
+
+def test_related_runs_on_cluster_scoped_types_live_in_the_runs_namespace(
+    api_client: Any, operator: Any, kubectl: Kubectl, kubeconfig: Path, tmp_path: Path
+) -> None:
+    """A cluster-scoped host owns a cluster-scoped disk and names another in its spec: its
+    start activates both. Its run and theirs live in the operator's --runs-namespace, with
+    the same links as in a namespace."""
+    with (
+        world_in(api_client, kubectl, CLUSTER_RUNS_NAMESPACE) as hosts,
+        world_in(api_client, kubectl, CLUSTER_RUNS_NAMESPACE) as disks,
+    ):
+        disks.define_type(initial="inactive", scope="Cluster")
+        activate = disks.process("activate", ["inactive"], "activating", "active")
+        hosts.define_type(
+            initial="stopped",
+            scope="Cluster",
+            relations=[
+                {"name": "disks", "type": disks.type},
+                {"name": "boot", "type": disks.type, "kind": "reference", "field": "boot"},
+            ],
+        )
+        start = hosts.process(
+            "start",
+            ["stopped"],
+            "starting",
+            "running",
+            relatedRuns=[
+                {"relation": "disks", "process": activate},
+                {"relation": "boot", "process": activate},
+            ],
+        )
+        flags = [f"--namespace={CLUSTER_RUNS_NAMESPACE}", f"--runs-namespace={hosts.namespace}"]
+        running = OperatorProcess(kubeconfig, tmp_path / "operator.log", *flags).start()
+        names = {"host": f"{hosts.type}-h", "data": f"{disks.type}-data", "boot": f"{disks.type}-b"}
+        try:
+            host = _cluster_object(hosts, names["host"], spec={"boot": names["boot"]})
+            _cluster_object(disks, names["data"], ownerReferences=[owner_reference(host)])
+            _cluster_object(disks, names["boot"])
+            for kind, name in ((disks, "data"), (disks, "boot"), (hosts, "host")):
+                wanted = "stopped" if kind is hosts else "inactive"
+                wait_for(
+                    f"{name} {wanted}",
+                    lambda k=kind, n=names[name], w=wanted: _cluster_state(k, n) == w,
+                    timeout=60,
+                )
+            log = hosts.wait_run(hosts.run(start, names["host"]), timeout=90)
+        finally:
+            running.stop()
+        context = (log, running.tail(40))
+        assert (log["phase"], log["exitReason"]) == ("Succeeded", "Done"), context
+        assert {c["resource"]: c["relation"] for c in log["children"]} == {
+            names["data"]: "disks",
+            names["boot"]: "boot",
+        }, context
+        for child in log["children"]:
+            assert child["exitReason"] == "Done", context
+            spec = disks.pi(child["name"])["spec"]  # in the runs namespace too
+            assert (spec["trigger"], spec["process"]) == ("related", activate), spec
+            assert spec["ancestry"][0]["resource"] == names["host"], spec
+            assert _cluster_state(disks, child["resource"]) == "active"
+        for kind, key in ((hosts, "host"), (disks, "data"), (disks, "boot")):
+            kind.custom.delete_cluster_custom_object(
+                "test.kattle.dev", "v1", kind.plural, names[key]
+            )
+
+
 KILL_NAMESPACE = "kattle-related-kills"
 
+# Where each SIGKILL lands, made certain by holding one handler call: (when the parent's step
+# runs, the object whose call is held, what the test waits for before the kill).
+KILL_CASES = {
+    # The parent holds its object, in its own handler; its step (after) has started nothing.
+    "before": ("after", "p"),
+    # The step's runs are going: p-d0's has ended, p-d1's is held in its handler.
+    "during": ("before", "p-d1"),
+    # Every run of the step (before) has ended; the parent is in its handler, not ended.
+    "after": ("before", "p"),
+}
 
-def test_sigkills_before_during_and_after_the_related_runs_start_and_repeat_nothing(
+
+@pytest.mark.parametrize("phase", list(KILL_CASES))
+def test_a_sigkill_before_during_or_after_the_related_runs_repeats_nothing(
     api_client: Any,
     operator: Any,
     kubectl: Kubectl,
-    handler_server: HandlerServer,
     kubeconfig: Path,
     tmp_path: Path,
+    phase: str,
 ) -> None:
-    """An operator of its own, SIGKILLed at random moments while parents wait for their
-    related runs: every parent ends Done, no related run is started twice, and no object
-    goes through a transition twice."""
-    seed = random.randrange(1 << 32)
-    rng = random.Random(seed)
+    """An operator of its own, SIGKILLed at a known point of a parent's related runs, then
+    started again: the parent ends Done, no related run is started twice, no object goes
+    through a transition twice, and a call cut off by the kill is made again with the same
+    idempotency key."""
+    when, held = KILL_CASES[phase]
+    recorder = Recorder()
+    log = tmp_path / "operator.log"
+    flags = f"--namespace={KILL_NAMESPACE}"
     with (
         world_in(api_client, kubectl, KILL_NAMESPACE) as world,
         world_in(api_client, kubectl, KILL_NAMESPACE) as volumes,
+        serving(recorder.app) as url,
     ):
-        start, activate, disk_path = _lifecycle(world, volumes, handler_server, maxConcurrent=2)
-        handler_server.script(disk_path, Reply({"data": {"attached": True}}, delay=0.2))
-        parents = [f"p{i}" for i in range(6)]
-        for parent in parents:
-            body = world.create(parent)
-            for disk in range(3):
-                _child(volumes, f"{parent}-d{disk}", body)
-        log = tmp_path / "operator.log"
-        running = OperatorProcess(kubeconfig, log, f"--namespace={KILL_NAMESPACE}").start()
-        kills = 0
+        start, activate = _recorded_lifecycle(
+            world, volumes, recorder, url, when=when, maxConcurrent=2
+        )
+        recorder.serve(start)
+        recorder.serve(activate)
+        running = OperatorProcess(kubeconfig, log, flags).start()
         try:
-            for parent in parents:
-                world.wait_state(parent, "stopped")
-            runs = {parent: world.run(start, parent) for parent in parents}
-            for _ in range(3):
-                time.sleep(rng.uniform(0.1, 1.5))
-                running.kill()
-                kills += 1
-                running = OperatorProcess(kubeconfig, log, f"--namespace={KILL_NAMESPACE}").start()
-            finals = {p: world.wait_run(r, timeout=120) for p, r in runs.items()}
+            disks = _family(world, volumes, "p", 3)
+            recorder.hold(held)
+            run = world.run(start, "p")
+            at_kill = wait_for(
+                f"the kill point {phase!r}",
+                lambda: _kill_point(phase, held, world, volumes, recorder, disks),
+                timeout=120,
+            )
+            running.kill()
+            recorder.release()
+            running = OperatorProcess(kubeconfig, log, flags).start()
+            final = world.wait_run(run, timeout=180)
         finally:
+            recorder.release()
             running.stop()
-        context = f"seed {seed}, {kills} kills"
-        for parent, final in finals.items():
-            assert (final["phase"], final["exitReason"]) == ("Succeeded", "Done"), (context, final)
-            assert [(t["from"], t["to"]) for t in final["transitions"]] == [
-                ("stopped", "starting"),
-                ("starting", "running"),
-            ], (context, parent, final)
-            assert sorted(c["resource"] for c in final["children"]) == [
-                f"{parent}-d{i}" for i in range(3)
-            ], (context, final["children"])
-            for disk in range(3):
-                name = f"{parent}-d{disk}"
-                disk_runs = [r for r in volumes.runs(name) if r["spec"]["process"] == activate]
-                assert len(disk_runs) == 1, (context, name, disk_runs)
-                (only,) = disk_runs
-                assert [(t["from"], t["to"]) for t in only["status"]["transitions"]] == [
-                    ("inactive", "activating"),
-                    ("activating", "active"),
-                ], (context, name, only["status"])
-                assert volumes.status(name)["state"] == "active", (context, name)
+        seen = (
+            f"{phase}: at the kill {at_kill}; calls {recorder.calls()}; "
+            f"parent {final}; operator log:\n{running.tail(60)}"
+        )
+        _check_at_kill(phase, at_kill, seen)
+        _check_nothing_repeated(world, volumes, recorder, activate, final, held, disks, seen)
+
+
+def _kill_point(
+    phase: str,
+    held: str,
+    world: World,
+    volumes: World,
+    recorder: Recorder,
+    disks: list[str],
+) -> dict[str, Any] | None:
+    """What the cluster shows once the held call is in flight (and, `during`, once a
+    related run has ended); None before."""
+    if not recorder.in_flight(held):
+        return None
+    runs = {d: [(r.get("status") or {}).get("phase") for r in volumes.runs(d)] for d in disks}
+    if phase == "during" and not any(p in FINAL for v in runs.values() for p in v):
+        return None
+    status = world.status("p")
+    return {"state": status.get("state"), "holder": status.get("activeRun"), "runs": runs}
+
+
+def _check_at_kill(phase: str, at_kill: dict[str, Any], seen: str) -> None:
+    """The kill landed where the case says."""
+    assert at_kill["state"] == "starting", seen
+    assert at_kill["holder"], seen
+    phases = [p for runs in at_kill["runs"].values() for p in runs]
+    if phase == "before":
+        assert phases == [], seen
+    elif phase == "during":
+        assert any(p in FINAL for p in phases), seen
+        assert at_kill["runs"]["p-d1"], seen
+        assert at_kill["runs"]["p-d1"][0] not in FINAL, seen
+    else:
+        assert len(phases) == 3, seen
+        assert all(p in FINAL for p in phases), seen
+
+
+def _check_nothing_repeated(
+    world: World,
+    volumes: World,
+    recorder: Recorder,
+    activate: str,
+    final: dict[str, Any],
+    held: str,
+    disks: list[str],
+    seen: str,
+) -> None:
+    assert (final["phase"], final["exitReason"]) == ("Succeeded", "Done"), seen
+    assert [(t["from"], t["to"]) for t in final["transitions"]] == [
+        ("stopped", "starting"),
+        ("starting", "running"),
+    ], seen
+    assert sorted((c["resource"], c["attempt"]) for c in final["children"]) == [
+        (d, 1) for d in disks
+    ], seen
+    for disk in disks:
+        disk_runs = [r for r in volumes.runs(disk) if r["spec"]["process"] == activate]
+        assert len(disk_runs) == 1, (disk, "started twice", disk_runs, seen)
+        assert [(t["from"], t["to"]) for t in disk_runs[0]["status"]["transitions"]] == [
+            ("inactive", "activating"),
+            ("activating", "active"),
+        ], (disk, disk_runs[0]["status"], seen)
+        assert volumes.status(disk)["state"] == "active", (disk, seen)
+    assert len(world.runs("p")) == 1, seen
+    # A call made again after the kill is the same step of the same run: the same key.
+    for name in ["p", *disks]:
+        keys = {c.key for c in recorder.calls(name)}
+        assert len(keys) == 1, (name, recorder.calls(name), seen)
+    assert len(recorder.calls(held)) == 2, (held, "cut off once, made again once", seen)
 
 
 @pytest.mark.parametrize("cascade", ["background", "foreground"])
 def test_removing_a_parent_deactivates_its_volumes_then_garbage_collection_removes_them(
-    world: World, volumes: World, kubectl: Kubectl, cascade: str
+    world: World,
+    volumes: World,
+    kubectl: Kubectl,
+    handler_server: HandlerServer,
+    cascade: str,
 ) -> None:
     """Cattle's deactivate-then-remove: the instance's delete process deactivates its
-    volumes (relatedRuns); Kubernetes' garbage collector then deletes them, and each one's own
-    delete process runs under its finalizer. With foreground deletion the collector deletes
-    the volumes first (blockOwnerDeletion): a volume still active is held until the parent's
-    remove has deactivated it, so both orders end with everything removed."""
+    volumes (relatedRuns) and waits for them; Kubernetes' garbage collector then deletes
+    them, and each one's own delete process runs under its finalizer. With foreground
+    deletion the collector deletes the volumes first (blockOwnerDeletion): a volume still
+    active is held until the parent's remove has deactivated it, so both orders end with
+    everything removed. The deactivations are slow, so a remove that did not wait for them
+    would end first."""
     volumes.define_type(initial="inactive")
     volumes.process("activate", ["inactive"], "activating", "active")
     deactivate = volumes.process("deactivate", ["active"], "deactivating", "inactive")
+    slow = f"/{volumes.type}-deactivate"
+    handler_server.script(slow, Reply({}, delay=1.0))
+    volumes.handler("slow", [deactivate], handler_server.url(slow), retryLimit=0)
     vremove = volumes.process("remove", ["inactive"], "removing", "removed", trigger="delete")
     world.define_type(initial="stopped", relations=[{"name": "volumes", "type": volumes.type}])
     remove = world.process(
@@ -397,6 +834,7 @@ def test_removing_a_parent_deactivates_its_volumes_then_garbage_collection_remov
     )
     world.wait_plan(remove, 0)
     volumes.wait_plan(vremove, 0)
+    volumes.wait_plan(deactivate, 1)
     parent = world.create("web")
     disks = ["web-d0", "web-d1"]
     for disk in disks:
@@ -435,18 +873,30 @@ def test_removing_a_parent_deactivates_its_volumes_then_garbage_collection_remov
     wait_for("the instance to go", lambda: world.get("web") is None, timeout=60)
     # The runs went with their objects; their Events stay, and tell the order.
 
-    def notes(disk: str) -> list[str]:
+    def done(name: str, kind: World) -> list[dict[str, Any]]:
         listed = kubectl.get("events.events.k8s.io", "-n", world.namespace)["items"]
         mine = [
             e
             for e in listed
-            if (e.get("regarding") or {}).get("name") == disk
+            if (e.get("regarding") or {}).get("name") == name
             and e.get("reason") == "Done"
-            and e["note"].startswith(f"{volumes.type}.")  # not an earlier test's volume's
+            and e["note"].startswith(f"{kind.type}.")  # not an earlier test's object's
         ]
-        return [e["note"] for e in sorted(mine, key=lambda e: e.get("eventTime") or "")]
+        return sorted(mine, key=lambda e: _time(e["eventTime"]))
 
+    (removed,) = wait_for("the instance's Done Event", lambda: done("web", world))
+    assert removed["note"].startswith(f"{remove}: stopped -> removing -> removed"), removed
     for disk in disks:
-        seen = wait_for(f"{disk}'s Done Events", lambda d=disk: len(notes(d)) >= 2 and notes(d))
-        assert seen[0].startswith(f"{deactivate}: active -> deactivating -> inactive"), seen
-        assert seen[1].startswith(f"{vremove}: inactive -> removing -> removed"), seen
+        seen = wait_for(
+            f"{disk}'s Done Events",
+            lambda d=disk: len(found := done(d, volumes)) >= 2 and found,
+        )
+        notes = [e["note"] for e in seen]
+        assert notes[0].startswith(f"{deactivate}: active -> deactivating -> inactive"), notes
+        assert notes[1].startswith(f"{vremove}: inactive -> removing -> removed"), notes
+        # The instance's remove waited: it ended after each volume's deactivation had.
+        deactivated = _time(seen[0]["eventTime"])
+        assert deactivated < _time(removed["eventTime"]), (
+            cascade,
+            [(e["note"], e["eventTime"]) for e in [removed, *seen]],
+        )

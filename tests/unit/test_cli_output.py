@@ -187,3 +187,48 @@ def test_a_tree_reads_like_crossplane_trace() -> None:
     dot = tree_dot(_tree())
     assert '"Instance/db-1" -> "Volume/d1" [label="volumes"];' in dot
     assert 'label="Volume/d1\\nactive"' in dot
+
+
+def test_a_wide_tree_adds_each_objects_last_run_and_its_message() -> None:
+    last = {"process": "instance.start", "exitReason": "Done", "name": "db-1.start-x"}
+    stuck = "relatedRuns[0] (volume.activate on volumes): d1 ended Failed: " + "disk full " * 10
+    disk = Node(
+        "Volume",
+        "d1",
+        {
+            "state": "activating",
+            "process": "volume.activate",
+            "transitioning": "error",
+            "transitioningMessage": stuck,
+            "lastRun": {"process": "volume.activate", "exitReason": "RetriesExhausted"},
+        },
+        "volumes",
+    )
+    root = Node("Instance", "db-1", {"state": "running", "lastRun": last}, children=[disk])
+    rows = tree_rows(root, wide=True)
+    assert rows == [
+        ["Instance/db-1", "running", "-", "-", "instance.start Done", ""],
+        [
+            "└─ volumes: Volume/d1",
+            "activating",
+            "volume.activate",
+            "error",
+            "volume.activate RetriesExhausted",
+            stuck[:80],
+        ],
+    ]
+    # Never run: no last run to show, and the narrow columns are those of the plain tree.
+    fresh = Node("Nic", "eth0", {"state": "inactive"}, "nic")
+    assert tree_rows(fresh, wide=True)[0][4:] == ["-", ""]
+    assert [row[:4] for row in tree_rows(root, wide=True)] == tree_rows(root)
+    lines = table(["NAME", "STATE", "PROCESS", "TRANSITIONING", "LAST RUN", "MESSAGE"], rows)
+    assert lines.splitlines()[0].split() == [
+        "NAME",
+        "STATE",
+        "PROCESS",
+        "TRANSITIONING",
+        "LAST",
+        "RUN",
+        "MESSAGE",
+    ]
+    assert lines.splitlines()[1].rstrip().endswith("instance.start Done"), lines
