@@ -9,9 +9,10 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# The same steps tests/unit/test_dockerfile.py runs: the locked dependencies (exact
-# versions, every file's hash checked: `make lock` writes the lock), then Kattle's own wheel
-# without resolving anything again, then a check that they fit together.
+# The locked dependencies (exact versions, every file's hash checked: `make lock` writes the
+# lock), then Kattle's own wheel without resolving anything again, then a check that they fit
+# together. The test suite builds this file as written (buildah, hack/images.sh) and runs the
+# image in pods (tests/cluster).
 RUN python -m venv /opt/kattle/venv
 COPY requirements/image.txt ./requirements/image.txt
 RUN /opt/kattle/venv/bin/pip install --require-hashes --no-deps -r requirements/image.txt

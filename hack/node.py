@@ -14,8 +14,9 @@ The host is left as it was found; what `up` changes, `down` undoes:
 - cgroups under `kattle-node` in each hierarchy (the host's cgroup mounts are never
   changed: kubelet runs on cgroup v1 with `failCgroupV1: false` where the host has it);
 - containerd and the kubelet run in a private mount namespace in which the kernel settings
-  kubelet insists on writing (vm.overcommit_memory, kernel.panic, kernel.panic_on_oops) are
-  files already holding its values, and in which the folders they write outside their
+  kubelet insists on writing (vm.overcommit_memory, vm.panic_on_oom, kernel.panic,
+  kernel.panic_on_oops, kernel.keys.root_maxkeys, kernel.keys.root_maxbytes) are files
+  already holding its values, and in which the folders they write outside their
   state (/run/containerd, /var/lib/cni, /var/log/containers) are folders of this node's;
   so every mount they make goes with the namespace, and the host's settings never change;
 - the mount points those folders need, created only where missing and removed again.
@@ -58,8 +59,27 @@ PROCESS_FILE = "node-processes.json"
 CREATED_FILE = "created-paths.json"
 READY_TIMEOUT_SECONDS = 180.0
 COMMENT = "kattle-node: pods reach the bridge only"
-# The values kubelet writes at start, and where (relative to /proc/sys).
-KUBELET_SYSCTLS = {"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
+# What kubelet sets at start, where it finds another value (relative to /proc/sys): every
+# setting of its `setupKernelTunables` (pkg/kubelet/cm/container_manager_linux.go), with its
+# values. Inside the node's mount namespace each is a file already holding that value.
+KUBELET_SYSCTLS = {
+    "vm/overcommit_memory": "1",
+    "vm/panic_on_oom": "0",
+    "kernel/panic": "10",
+    "kernel/panic_on_oops": "1",
+    "kernel/keys/root_maxkeys": "1000000",
+    "kernel/keys/root_maxbytes": "25000000",
+}
+# The kernel settings a host snapshot compares: kubelet's, and those a node's network or
+# kube-proxy could touch.
+SNAPSHOT_SYSCTLS = (
+    *KUBELET_SYSCTLS,
+    "net/ipv4/ip_forward",
+    "net/ipv4/conf/all/forwarding",
+    "net/ipv4/conf/all/route_localnet",
+    "net/bridge/bridge-nf-call-iptables",
+    "net/netfilter/nf_conntrack_max",
+)
 # Folders containerd, its shims and kubelet write to whatever their configuration says;
 # inside the node's mount namespace each is a folder of the node's state.
 PRIVATE_FOLDERS = ("/run/containerd", "/var/lib/cni", "/var/log/containers", "/var/lib/kubelet")
@@ -120,6 +140,14 @@ def why_not_here() -> str | None:
     if not Path("/sys/fs/cgroup").is_dir():
         return "no cgroup file system at /sys/fs/cgroup"
     return None
+
+
+def already_up() -> str | None:
+    """One line naming the node that is up on this machine (there is room for one), or None."""
+    if not _link_exists(BRIDGE):
+        return None
+    owner = _bridge_owner()
+    return f"a node is up already (bridge {BRIDGE}, state {owner}): hack/node.sh down {owner}"
 
 
 def node_binaries_dir() -> Path:
@@ -189,14 +217,9 @@ class Node:
     # -- up ---------------------------------------------------------------------------------
 
     def up(self) -> Path:
-        reason = why_not_here()
+        reason = why_not_here() or already_up()
         if reason:
             raise NodeError(reason)
-        if _link_exists(BRIDGE):
-            owner = _bridge_owner()
-            raise NodeError(
-                f"a node is up already (bridge {BRIDGE}, state {owner}): hack/node.sh down {owner}"
-            )
         bins = node_binaries_dir()
         archives = image_archives()
         (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -231,13 +254,7 @@ class Node:
 
     def _namespace_up(self) -> None:
         """A process holding a private mount namespace, prepared for containerd and kubelet."""
-        script = ["set -e"]
-        sysctls = self.state_dir / "sysctls"
-        sysctls.mkdir(exist_ok=True)
-        for name, value in KUBELET_SYSCTLS.items():
-            held = sysctls / name.replace("/", ".")
-            held.write_text(value + "\n")
-            script.append(f"mount --bind {held} /proc/sys/{name}")
+        script = ["set -e", *_held_sysctls(self.state_dir / "sysctls")]
         created: list[str] = []
         for folder in PRIVATE_FOLDERS:
             if not Path(folder).exists():
@@ -528,6 +545,20 @@ class Node:
                     Path(folder).rmdir()
 
 
+def _held_sysctls(folder: Path) -> list[str]:
+    """Writes a file holding kubelet's value for each setting it writes; returns the
+    commands that mount each over its /proc/sys file (in the node's mount namespace)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    commands = []
+    for name, value in KUBELET_SYSCTLS.items():
+        if not Path(f"/proc/sys/{name}").exists():
+            continue  # not in this kernel: kubelet cannot write it either
+        held = folder / name.replace("/", ".")
+        held.write_text(value + "\n")
+        commands.append(f"mount --bind {held} /proc/sys/{name}")
+    return commands
+
+
 def _write(path: Path, value: str) -> None:
     path.write_text(value + "\n")
 
@@ -745,14 +776,7 @@ def host_snapshot() -> dict[str, Any]:
         return [line.split(" [")[0] if line.startswith(":") else line for line in lines(command)]
 
     sysctls = {}
-    for name in [
-        *KUBELET_SYSCTLS,
-        "net/ipv4/ip_forward",
-        "net/ipv4/conf/all/forwarding",
-        "net/ipv4/conf/all/route_localnet",
-        "net/bridge/bridge-nf-call-iptables",
-        "net/netfilter/nf_conntrack_max",
-    ]:
+    for name in SNAPSHOT_SYSCTLS:
         with contextlib.suppress(OSError):
             sysctls[name] = Path(f"/proc/sys/{name}").read_text().strip()
     node_programs = {
@@ -831,7 +855,10 @@ def main(argv: list[str] | None = None) -> int:
         help="its state folder or kubeconfig (default: the node the bridge names)",
     )
     down.add_argument("--keep", action="store_true", help="keep the state folder (logs)")
-    commands.add_parser("check", help="say whether a node can run here (exit 1 if not)")
+    check = commands.add_parser("check", help="say whether a node can run here (exit 1 if not)")
+    check.add_argument(
+        "--up", action="store_true", help="also whether one can start now (none is up already)"
+    )
     commands.add_parser("packages", help="the Debian packages a node needs, one a line")
     commands.add_parser("snapshot", help="print what a node may change on the host, as JSON")
     restart = commands.add_parser("restart-kubelet", help="stop and start the node's kubelet")
@@ -858,7 +885,7 @@ def _state_of(target: str | None) -> Path:
 
 def _command(args: argparse.Namespace) -> int:
     if args.command == "check":
-        reason = why_not_here()
+        reason = why_not_here() or (already_up() if args.up else None)
         print(reason or "a node can run here")
         return 1 if reason else 0
     if args.command == "packages":

@@ -3,9 +3,9 @@
 # kubelet, a bridge pod network, kube-proxy and CoreDNS, running the images hack/images.sh
 # builds (see hack/node.py). Needs root.
 #   hack/node.sh deps                 # the Debian packages it needs (apt-get)
-#   hack/node.sh up [--dir DIR]       # builds what is missing; prints the kubeconfig last
+#   hack/node.sh up [--dir DIR]       # checks it can run, builds what is missing; prints the kubeconfig last
 #   hack/node.sh down [DIR]           # stops it and undoes every change it made to the host
-#   hack/node.sh check | packages | snapshot | restart-kubelet DIR
+#   hack/node.sh check [--up] | packages | snapshot | restart-kubelet DIR
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # One list, in node.py, which also names them when a node cannot run.
@@ -26,6 +26,8 @@ case ${1:-} in
       apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
     ;;
   up)
+    # Whether a node can start here (root, its tools, none up already), before minutes of builds.
+    reason=$(python3 "$here/node.py" check --up) || { echo "node: $reason" >&2; exit 1; }
     "$here/binaries.sh" ensure >/dev/null
     "$here/binaries.sh" ensure --node >/dev/null
     "$here/images.sh" ensure >/dev/null

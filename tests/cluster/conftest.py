@@ -3,9 +3,11 @@ with Helm as a user installs it.
 
 On the local node (hack/node.py) the session builds what is missing (the node's binaries,
 the images from the Dockerfiles), brings the node up, and at the end brings it down and
-fails if the host is not as it was. Where a node cannot run (not root), the tests are
-skipped with the one-line reason; with KATTLE_E2E_KUBECONFIG they run against that cluster
-instead (hack/kind-e2e.sh).
+fails if the host is not as it was (hack/node.py's host_snapshot: links, addresses, routes,
+firewall rules, mounts, cgroups, every kernel setting kubelet writes and those of the
+network, the folders a node may create, the node's programs). Where a node cannot run (not
+root), the tests are skipped with the one-line reason; with KATTLE_E2E_KUBECONFIG they run
+against that cluster instead (hack/kind-e2e.sh).
 """
 
 from __future__ import annotations
@@ -64,6 +66,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     reason = node_module.why_not_here()
     if reason:
         pytest.skip(reason)
+    # Before minutes of builds: there is room for one node on a machine.
+    reason = node_module.already_up()
+    if reason:
+        pytest.fail(reason, pytrace=False)
     _build("binaries.sh", "ensure")
     _build("binaries.sh", "ensure", "--node")
     _build("images.sh", "ensure")

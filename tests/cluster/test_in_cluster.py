@@ -9,6 +9,7 @@ The tests run in file order and share one release: each leaves it as the next ex
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,12 +28,18 @@ from tests.support.cluster import (
     transitions_once,
     wait_for,
 )
-from tests.support.paths import REPO
+from tests.support.paths import REPO, load_hack_module
 
 CHART = REPO / "charts" / "kattle"
 HERE = Path(__file__).parent
+# Kattle's API, the kinds it generates, and Kopf's peering.
+API_GROUPS = ("kattle.dev", "resources.kattle.dev", "kopf.dev")
+# The slow handler's first answer to a call (`firstSleep`), in seconds: longer than an
+# operator pod's termination grace period (the chart keeps Kubernetes' 30 s), so a pod
+# killed mid-call can never finish it, and shorter than the registration's timeoutSeconds.
+FIRST_CALL_SECONDS = 50
 
-# A type of the tests' own: `chore.work` calls the slow handler, which sleeps `data.sleep`.
+# A type of the tests' own: `chore.work` calls the slow handler (`data.sleep`, `data.firstSleep`).
 CHORE = """
 apiVersion: kattle.dev/v1alpha1
 kind: ResourceDefinition
@@ -92,7 +99,7 @@ def _slow_handler(image: str) -> list[dict[str, Any]]:
                             {
                                 "name": "handler",
                                 "image": image,
-                                "imagePullPolicy": "IfNotPresent",
+                                "imagePullPolicy": "Never",
                                 "command": ["python", "/handler/slow_handler.py", "8080"],
                                 "ports": [{"name": "http", "containerPort": 8080}],
                                 "readinessProbe": {
@@ -127,7 +134,7 @@ def _node_handler(image: str) -> list[dict[str, Any]]:
         if doc["kind"] == "Deployment":
             container = doc["spec"]["template"]["spec"]["containers"][0]
             container["image"] = image
-            container["imagePullPolicy"] = "IfNotPresent"
+            container["imagePullPolicy"] = "Never"
         if doc["kind"] != "ProcessHandler":
             doc["metadata"]["namespace"] = NAMESPACE
     return docs
@@ -140,7 +147,7 @@ def _install_values(cluster: Cluster) -> list[str]:
         "--set",
         f"image.tag={cluster.image_tag}",
         "--set",
-        "image.pullPolicy=IfNotPresent",
+        "image.pullPolicy=Never",
         "--set",
         "samples.enabled=true",
         # The sample handler service's own image, on the slim SDK.
@@ -149,15 +156,65 @@ def _install_values(cluster: Cluster) -> list[str]:
         "--set",
         f"samples.handlers.image.tag={cluster.handler_python_image.rsplit(':', 1)[1]}",
         "--set",
-        "samples.handlers.image.pullPolicy=IfNotPresent",
+        "samples.handlers.image.pullPolicy=Never",
         # A standby takes over sooner than the default 30 s.
         "--set",
         "operator.extraArgs={--peering-lifetime=15}",
     ]
 
 
+def _key(item: dict[str, Any]) -> str:
+    """`Kind.group namespace/name` of an object, e.g. `ServiceAccount kattle-system/default`."""
+    group = item["apiVersion"].rpartition("/")[0]
+    kind = f"{item['kind']}.{group}" if group else item["kind"]
+    meta = item["metadata"]
+    return f"{kind} {meta.get('namespace', '')}/{meta['name']}"
+
+
+def _list(cluster: Cluster, kinds: list[str], *flags: str) -> set[str]:
+    if not kinds:
+        return set()
+    return {_key(item) for item in cluster.kubectl.get(",".join(kinds), *flags)["items"]}
+
+
+def _kinds(cluster: Cluster, *flags: str) -> list[str]:
+    return cluster.kubectl.run("api-resources", "--verbs=list", "-o", "name", *flags).stdout.split()
+
+
+def _footprint(cluster: Cluster) -> set[str]:
+    """What a release may leave in the cluster, as `_key`s: the CRDs, the cluster-wide RBAC
+    and admission objects, every object of Kattle's and Kopf's API groups (also of the
+    generated kinds, in every namespace), and the release's namespace with all it holds
+    but Events (they expire by themselves)."""
+    found = _list(
+        cluster,
+        [
+            "customresourcedefinitions.apiextensions.k8s.io",
+            "clusterroles.rbac.authorization.k8s.io",
+            "clusterrolebindings.rbac.authorization.k8s.io",
+            "validatingadmissionpolicies.admissionregistration.k8s.io",
+            "validatingadmissionpolicybindings.admissionregistration.k8s.io",
+            "validatingwebhookconfigurations.admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations.admissionregistration.k8s.io",
+        ],
+    )
+    for group in API_GROUPS:
+        found |= _list(cluster, _kinds(cluster, f"--api-group={group}"), "-A")
+    if cluster.kubectl.run("get", "namespace", NAMESPACE, check=False).returncode == 0:
+        found.add(f"Namespace /{NAMESPACE}")
+        kinds = [k for k in _kinds(cluster, "--namespaced=true") if k.split(".")[0] != "events"]
+        found |= _list(cluster, kinds, "-n", NAMESPACE)
+    return found
+
+
 @pytest.fixture(scope="module")
-def release(cluster: Cluster) -> Iterator[Cluster]:
+def before_install(cluster: Cluster) -> set[str]:
+    """The footprint before `helm install`; `helm uninstall` is checked against it."""
+    return _footprint(cluster)
+
+
+@pytest.fixture(scope="module")
+def release(cluster: Cluster, before_install: set[str]) -> Iterator[Cluster]:
     cluster.helm(
         "install",
         RELEASE,
@@ -301,19 +358,16 @@ def test_a_forbidden_image_is_refused_by_the_pre_listener_and_on_error_stops_it(
     release.kubectl.run("delete", "instance", "forbidden-1", "-n", OBJECTS, "--timeout=120s")
 
 
-def test_metrics_are_scraped_through_the_metrics_service_by_name(release: Cluster) -> None:
-    url = f"http://{RELEASE}-metrics.{NAMESPACE}.svc.cluster.local:8080/metrics"
-    script = (
-        f"import urllib.request;print(urllib.request.urlopen({url!r}, timeout=10).read().decode())"
-    )
+def _python_pod(release: Cluster, name: str, script: str) -> str:
+    """Runs `script` with the Kattle image's Python in a pod of its own; returns its output."""
     release.kubectl.run(
         "run",
-        "scrape",
+        name,
         "-n",
         OBJECTS,
         "--restart=Never",
         f"--image={release.image}",
-        "--image-pull-policy=IfNotPresent",
+        "--image-pull-policy=Never",
         "--command",
         "--",
         "python",
@@ -324,14 +378,54 @@ def test_metrics_are_scraped_through_the_metrics_service_by_name(release: Cluste
         "wait",
         "-n",
         OBJECTS,
-        "pod/scrape",
+        f"pod/{name}",
         "--timeout=120s",
         "--for=jsonpath={.status.phase}=Succeeded",
     )
-    metrics = release.logs(OBJECTS, "scrape")
-    release.kubectl.run("delete", "pod", "scrape", "-n", OBJECTS, "--wait=false")
+    out = release.logs(OBJECTS, name)
+    release.kubectl.run("delete", "pod", name, "-n", OBJECTS, "--wait=false")
+    return out
+
+
+def test_metrics_are_scraped_through_the_metrics_service_by_name(release: Cluster) -> None:
+    url = f"http://{RELEASE}-metrics.{NAMESPACE}.svc.cluster.local:8080/metrics"
+    script = (
+        f"import urllib.request;print(urllib.request.urlopen({url!r}, timeout=10).read().decode())"
+    )
+    metrics = _python_pod(release, "scrape", script)
     assert "kattle_process_runs_finished_total{" in metrics, metrics[:2000]
     assert 'process="instance.start"' in metrics, metrics[:2000]
+
+
+# Run in a pod: what routes it has, which nameservers, and whether an outside name resolves.
+# Nothing is sent anywhere but to the cluster's DNS Service: CoreDNS answers, or not.
+CONTAINMENT_PROBE = """
+import json, socket
+routes = [line.split() for line in open("/proc/net/route").read().splitlines()[1:]]
+nameservers = [
+    line.split()[1] for line in open("/etc/resolv.conf") if line.startswith("nameserver")
+]
+try:
+    outside = sorted({a[4][0] for a in socket.getaddrinfo("kattle.dev.", None)})
+except OSError as error:
+    outside = str(error)
+print(json.dumps({
+    "default": [r for r in routes if r[1] == "00000000"],
+    "nameservers": nameservers,
+    "outside": outside,
+}))
+"""
+
+
+def test_a_pod_on_the_local_node_has_no_way_out(release: Cluster) -> None:
+    """The network rule, live (docs/cluster.md): no default route, only the cluster's DNS,
+    which resolves no name outside the cluster."""
+    if release.node is None:
+        pytest.skip("the containment is the local node's; other clusters have their own rules")
+    seen = json.loads(_python_pod(release, "containment", CONTAINMENT_PROBE).strip())
+    assert seen["default"] == [], seen
+    assert seen["nameservers"] == [load_hack_module("node").CLUSTER_DNS], seen
+    assert isinstance(seen["outside"], str), f"kattle.dev. resolved in a pod: {seen}"
 
 
 def _chore(release: Cluster, name: str) -> None:
@@ -374,20 +468,69 @@ def _assert_ran_once(release: Cluster, run: str) -> dict[str, Any]:
     return status
 
 
+def _calls_received(release: Cluster, run: str) -> list[str]:
+    """The idempotency keys of the calls of `run` the slow handler received, in order."""
+    keys = []
+    for pod in release.pods(NAMESPACE, "app.kubernetes.io/name=slow-handler"):
+        for line in release.logs(NAMESPACE, pod["metadata"]["name"]).splitlines():
+            words = line.split()
+            if words[:2] == ["received", run] and words[-2:-1] == ["key"]:
+                keys.append(words[-1])
+    return keys
+
+
+def _ended_by(release: Cluster, run: str) -> str:
+    """The operator pod that ended `run`. The replica that ends a run posts its end Event
+    under a name of its own (`<run>.<uid[:8]>`, runner/endings.py: posted once, a resumed
+    run cannot post a second), and an Event names the pod that posted it
+    (`reportingInstance`: the chart's POD_ID)."""
+    meta = release.kubectl.get("pi", run, "-n", OBJECTS)["metadata"]
+    uid = (meta.get("annotations") or {}).get("kattle.dev/run-seed") or meta["uid"]
+
+    def event() -> dict[str, Any] | None:
+        got = release.kubectl.run(
+            "get",
+            "events.events.k8s.io",
+            f"{run}.{uid[:8]}",
+            "-n",
+            OBJECTS,
+            "-o",
+            "json",
+            check=False,
+        )
+        return json.loads(got.stdout) if got.returncode == 0 else None
+
+    found: dict[str, Any] = wait_for(f"the end Event of {run}", event)
+    return str(found.get("reportingInstance"))
+
+
+def _assert_resumed(release: Cluster, run: str, by: str) -> None:
+    """`run` was called again with its first call's idempotency key (the first call was
+    never answered while its caller lived) and ended by pod `by`."""
+    keys = _calls_received(release, run)
+    assert len(keys) >= 2, f"the handler was called once, so nothing resumed: {keys}"
+    assert len(set(keys)) == 1, f"a resumed call must keep its idempotency key: {keys}"
+    assert _ended_by(release, run) == by
+
+
 def test_the_operator_pod_deleted_mid_run_is_replaced_and_the_run_resumes(
     release: Cluster,
 ) -> None:
     _chore(release, "c-operator")
-    old = _operator_pod(release)["metadata"]["name"]
-    run = release.run("chore.work", "chore/c-operator", "sleep=4")
+    pod = _operator_pod(release)
+    old = pod["metadata"]["name"]
+    # The deleted pod has its grace period to stop in: too short to see its call answered.
+    assert pod["spec"]["terminationGracePeriodSeconds"] < FIRST_CALL_SECONDS, pod["spec"]
+    run = release.run(
+        "chore.work", "chore/c-operator", "sleep=0", f"firstSleep={FIRST_CALL_SECONDS}"
+    )
     _wait_call_in_flight(release, run)
     release.kubectl.run("delete", "pod", "-n", NAMESPACE, old, "--wait=false")
-    status = _assert_ran_once(release, run)
+    _assert_ran_once(release, run)
     new = _operator_pod(release)["metadata"]["name"]
     assert new != old
-    # The new pod called the handler again, with the same idempotency key.
-    calls = status["handlerCalls"]
-    assert len({c["idempotencyKey"] for c in calls}) == 1, calls
+    # The Deployment's new pod called the handler again, with the same key, and ended the run.
+    _assert_resumed(release, run, by=new)
 
 
 def test_a_handler_pod_killed_mid_call_is_retried_until_its_service_has_endpoints(
@@ -415,17 +558,47 @@ def test_helm_upgrade_rolls_the_operator_without_losing_a_run(release: Cluster) 
     assert "--log-format=text" in pod["spec"]["containers"][0]["args"], pod["spec"]
 
 
+def _active_and_standby(release: Cluster) -> tuple[str, str]:
+    """With two Ready replicas, and no other operator pod left (not even a terminating one
+    of the rollout, which could still drive runs), the active one and the standby, as
+    their Kopf peering object has them: the active one has the higher priority."""
+    pods = _ready_operators(release, 2)
+    names = {p["metadata"]["name"] for p in pods}
+
+    def every_operator_pod() -> set[str]:
+        found = release.kubectl.get("pods", "-n", NAMESPACE, "-l", OPERATOR_SELECTOR)
+        return {p["metadata"]["name"] for p in found["items"]}
+
+    wait_for("the rollout's old operator pods to be gone", lambda: every_operator_pod() == names)
+    args = pods[0]["spec"]["containers"][0]["args"]
+    peering = next(a.split("=", 1)[1] for a in args if a.startswith("--peering="))
+
+    def priorities() -> dict[str, int] | None:
+        peers = release.kubectl.get("clusterkopfpeering", peering).get("status") or {}
+        found = {n: int(p["priority"]) for n, p in peers.items() if n in names and p}
+        return found if len(found) == 2 else None
+
+    found: dict[str, int] = wait_for("both replicas in the peering object", priorities)
+    active, standby = sorted(found, key=found.__getitem__, reverse=True)
+    return active, standby
+
+
 def test_with_two_replicas_the_standby_takes_over_when_the_active_pod_dies(
     release: Cluster,
 ) -> None:
     _upgrade(release, "replicas=2")
-    pods = _ready_operators(release, 2)
-    # The oldest replica is the active one (docs/operator.md).
-    active = min(pods, key=lambda p: p["status"]["startTime"])["metadata"]["name"]
+    active, standby = _active_and_standby(release)
     _chore(release, "c-standby")
+    run = release.run(
+        "chore.work", "chore/c-standby", "sleep=0", f"firstSleep={FIRST_CALL_SECONDS}"
+    )
+    # The active replica's call is in flight; it dies at once. The Deployment starts a
+    # replacement, which is younger than the standby and so waits behind it.
+    _wait_call_in_flight(release, run)
     release.kubectl.run("delete", "pod", "-n", NAMESPACE, active, "--grace-period=0", "--force")
-    run = release.run("chore.work", "chore/c-standby", "sleep=0")
     _assert_ran_once(release, run)
+    # The standby, a pod from before the kill, resumed the run and ended it.
+    _assert_resumed(release, run, by=standby)
     _upgrade(release)
 
 
@@ -449,7 +622,24 @@ def test_a_kubelet_restart_keeps_pods_running_and_runs_going(release: Cluster) -
     assert after == before
 
 
-def test_helm_uninstall_leaves_the_crds_and_nothing_else(release: Cluster) -> None:
+def test_helm_uninstall_leaves_the_crds_and_nothing_else(
+    release: Cluster, before_install: set[str]
+) -> None:
+    """What docs/cluster.md ("What `helm uninstall` leaves") says is left, exactly: the
+    chart's crds/ (Kattle's four CRDs and Kopf's two peering CRDs); the CRDs generated for
+    ResourceDefinitions whose deletionPolicy is Orphan (the default), the samples' and the
+    tests' own; the process log of the release namespace; and that namespace, which Helm
+    never deletes, holding only what Kubernetes puts in every namespace."""
+    left = {
+        yaml.safe_load(path.read_text())["metadata"]["name"]
+        for path in (CHART / "crds").glob("*.yaml")
+    }
+    assert len(left) == 6, left
+    left |= {
+        f"{d['spec']['names']['plural']}.{d['spec']['group']}"
+        for d in release.kubectl.get("resourcedefinitions.kattle.dev")["items"]
+        if d["spec"].get("deletionPolicy", "Orphan") == "Orphan"
+    }
     # Objects first: their finalizers need the operator (the README says so).
     release.kubectl.run("delete", "chores,instances", "--all", "-n", OBJECTS, "--timeout=120s")
     release.kubectl.run("delete", "namespace", OBJECTS, "--timeout=120s")
@@ -461,42 +651,35 @@ def test_helm_uninstall_leaves_the_crds_and_nothing_else(release: Cluster) -> No
             *(["-n", NAMESPACE] if manifest["kind"] != "ProcessHandler" else []),
         )
     release.kubectl.run("delete", "-f", "-", stdin=CHORE)
+    runs = _list(release, ["processinstances.kattle.dev"], "-n", NAMESPACE)
     release.helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout=120s")
-    selector = f"app.kubernetes.io/instance={RELEASE}"
+    expected = (
+        before_install
+        | {f"CustomResourceDefinition.apiextensions.k8s.io /{name}" for name in left}
+        | runs
+        | {
+            f"Namespace /{NAMESPACE}",
+            f"ServiceAccount {NAMESPACE}/default",
+            f"ConfigMap {NAMESPACE}/kube-root-ca.crt",
+        }
+    )
 
-    def left() -> list[str]:
-        return release.kubectl.run(
-            "get",
-            "all,configmaps,secrets,serviceaccounts,roles,rolebindings",
-            "-n",
-            NAMESPACE,
-            "-l",
-            selector,
-            "-o",
-            "name",
-        ).stdout.split()
+    def difference() -> list[str]:
+        found = _footprint(release)
+        return [f"+ {k}" for k in sorted(found - expected)] + [
+            f"- {k}" for k in sorted(expected - found)
+        ]
 
-    # helm's --wait does not wait for the pods of the Deployments it deleted.
-    wait_for("nothing of the release left in its namespace", lambda: not left() or None)
-    cluster_wide = release.kubectl.run(
-        "get",
-        "clusterroles,clusterrolebindings,validatingadmissionpolicies,"
-        "validatingadmissionpolicybindings",
-        "-l",
-        selector,
-        "-o",
-        "name",
-    ).stdout.split()
-    assert cluster_wide == [], cluster_wide
-    crds = release.kubectl.run("get", "crd", "-o", "name").stdout.split()
-    kattle = {
-        f"customresourcedefinition.apiextensions.k8s.io/{kind}.kattle.dev"
-        for kind in (
-            "resourcedefinitions",
-            "processdefinitions",
-            "processhandlers",
-            "processinstances",
-        )
-    }
-    assert kattle <= set(crds), crds
-    print("left after uninstall:", crds)
+    changed: list[str] = []
+
+    def settled() -> bool:
+        changed[:] = difference()
+        return not changed
+
+    # helm's --wait does not wait for what the garbage collector deletes after it (the
+    # Deployments' pods, the Services' EndpointSlices).
+    with contextlib.suppress(AssertionError):
+        wait_for("what helm uninstall deletes to be gone", settled)
+    assert not changed, "after helm uninstall, against before install plus what the docs say:\n" + (
+        "\n".join(changed)
+    )

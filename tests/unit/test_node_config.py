@@ -3,8 +3,10 @@ settings that make it so, checked without starting anything."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.support.paths import HACK, load_hack_module
@@ -65,3 +67,53 @@ def test_a_snapshot_difference_names_what_was_added_and_removed() -> None:
         "sysctls: {'kernel/panic': '0'} -> {'kernel/panic': '10'}",
     ]
     assert node.snapshot_difference(before, before) == []
+
+
+# kubelet's setupKernelTunables (pkg/kubelet/cm/container_manager_linux.go): what it sets
+# where the kernel holds another value (unless protectKernelDefaults), with its values.
+KUBELET_WRITES = {
+    "vm/overcommit_memory": "1",
+    "vm/panic_on_oom": "0",
+    "kernel/panic": "10",
+    "kernel/panic_on_oops": "1",
+    "kernel/keys/root_maxkeys": "1000000",
+    "kernel/keys/root_maxbytes": "25000000",
+}
+
+
+def test_every_kernel_setting_kubelet_writes_is_held_in_the_node_and_compared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert node.KUBELET_SYSCTLS == KUBELET_WRITES
+    here = [name for name in KUBELET_WRITES if Path(f"/proc/sys/{name}").exists()]
+    commands = node._held_sysctls(tmp_path)
+    assert commands == [
+        f"mount --bind {tmp_path / name.replace('/', '.')} /proc/sys/{name}" for name in here
+    ]
+    for name in here:
+        assert (tmp_path / name.replace("/", ".")).read_text() == KUBELET_WRITES[name] + "\n"
+    # The host snapshot the cluster tests compare before `up` and after `down` reads them all.
+    assert set(KUBELET_WRITES) <= set(node.SNAPSHOT_SYSCTLS)
+    monkeypatch.setattr(
+        node.subprocess,
+        "run",
+        lambda args, **_: subprocess.CompletedProcess(args, 0, stdout="", stderr=""),
+    )
+    assert set(here) <= set(node.host_snapshot()["sysctls"])
+
+
+def test_check_up_says_a_node_is_up_already_before_anything_is_built(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(node, "why_not_here", lambda: None)
+    monkeypatch.setattr(node, "_link_exists", lambda name: name == "kattle0")
+    monkeypatch.setattr(node, "_bridge_owner", lambda: "/tmp/kattle-node-x")
+    assert node.main(["check"]) == 0
+    assert node.main(["check", "--up"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == (
+        "a node is up already (bridge kattle0, state /tmp/kattle-node-x): "
+        "hack/node.sh down /tmp/kattle-node-x"
+    )
+    monkeypatch.setattr(node, "_link_exists", lambda name: False)
+    assert node.main(["check", "--up"]) == 0
