@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from kattle.api.generated import RunSummary
 from kattle.api.processdefinition import ProcessDefinition
+from kattle.api.processinstance import ProcessInstanceStatus
 from kattle.machine import deletion, ending, status
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -205,3 +207,210 @@ def test_small_process_data_rides_on_the_objects_last_run_and_large_data_does_no
         ).writes
         assert writes is not None
         assert writes["lastRun"].get("data") == kept
+
+
+# -- a run completed from its object's lastRun, and a deleted run's way out ----------------
+
+LATER = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+WAY = ending.Way("state", "starting", "running", on_error="instance.error")
+TOOK = {"field": "state", "from": "stopped", "to": "starting", "time": AT}
+
+
+def _summary(reason: str, phase: str = "Succeeded", **extra: Any) -> RunSummary:
+    return RunSummary.model_validate(
+        {
+            "name": "web.start-x",
+            "process": "instance.start",
+            "phase": phase,
+            "exitReason": reason,
+            "fromState": "stopped",
+            "startTime": AT,
+            "endTime": LATER,
+            **extra,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("summary", "record", "expected"),
+    [
+        # Killed after its done write: both transitions, at the summary's times.
+        (
+            _summary("Done"),
+            {},
+            (
+                "Succeeded",
+                "Done",
+                "",
+                [("stopped", "starting", AT), ("starting", "running", LATER)],
+                ("Done", "instance.start: stopped -> starting -> running (web.start-x)"),
+            ),
+        ),
+        # The take was recorded already: only the done transition is added.
+        (
+            _summary("Done"),
+            {"transitions": [TOOK]},
+            (
+                "Succeeded",
+                "Done",
+                "",
+                [("starting", "running", LATER)],
+                ("Done", "instance.start: stopped -> starting -> running (web.start-x)"),
+            ),
+        ),
+        # Chained: no done transition; the message and Event name the child and the
+        # process the object names now.
+        (
+            _summary("Chained", chainedTo="c"),
+            {"transitions": [TOOK]},
+            (
+                "Succeeded",
+                "Chained",
+                "chained: c",
+                [],
+                ("Chained", "instance.start -> instance.check (c)"),
+            ),
+        ),
+        (
+            _summary("OnError", "Failed", chainedTo="e"),
+            {"message": "down"},
+            (
+                "Failed",
+                "OnError",
+                "down",
+                [("stopped", "starting", AT)],
+                ("ProcessFailed", "instance.start failed, instance.error takes over: down"),
+            ),
+        ),
+        (
+            _summary("RetriesExhausted", "Failed"),
+            {"message": "down", "transitions": [TOOK]},
+            ("Failed", "RetriesExhausted", "down", [], ("ProcessFailed", "instance.start: down")),
+        ),
+        # A summary of any phase but Succeeded ends the run Failed.
+        (
+            _summary("Canceled", "Canceled"),
+            {"message": "gone", "transitions": [TOOK]},
+            ("Failed", "Canceled", "gone", [], ("ProcessFailed", "instance.start: gone")),
+        ),
+    ],
+)
+def test_a_run_completed_from_its_objects_last_run(
+    summary: RunSummary, record: dict[str, Any], expected: tuple[Any, ...]
+) -> None:
+    decided = ending.resumed(
+        summary,
+        ProcessInstanceStatus.model_validate(record),
+        run="web.start-x",
+        process="instance.start",
+        way=WAY,
+        holder_process="instance.check",
+        now=LATER,
+    )
+    assert decided.event is not None
+    assert (
+        decided.phase,
+        decided.reason,
+        decided.message,
+        list(decided.transitions),
+        (decided.event.reason, decided.event.note),
+    ) == expected
+
+
+@pytest.mark.parametrize(
+    ("summary", "record", "kept"),
+    [
+        # The record's own fields win; the summary fills what it lacks.
+        (_summary("Done", data={"ip": "1"}), {}, (AT, None, {"ip": "1"})),
+        (
+            _summary("Done", data={"ip": "1"}),
+            {"startTime": LATER, "data": {"ip": "2"}},
+            (LATER, None, {"ip": "2"}),
+        ),
+        (_summary("Chained", chainedTo="c"), {"chainedTo": "old"}, (AT, "c", {})),
+        (_summary("Done"), {"chainedTo": "old"}, (AT, "old", {})),
+    ],
+)
+def test_a_completed_record_keeps_its_own_fields_and_fills_the_rest(
+    summary: RunSummary, record: dict[str, Any], kept: tuple[Any, ...]
+) -> None:
+    decided = ending.resumed(
+        summary,
+        ProcessInstanceStatus.model_validate(record),
+        run="web.start-x",
+        process="instance.start",
+        way=WAY,
+        holder_process=None,
+        now=LATER,
+    )
+    assert (decided.start_time, decided.chained_to, decided.data) == kept
+
+
+def test_an_unknown_holder_or_on_error_process_is_named_as_unknown() -> None:
+    way = ending.Way("state", "starting", "running")
+    for summary, note in (
+        (_summary("Chained", chainedTo="c"), "instance.start -> ? (c)"),
+        (_summary("OnError", "Failed", chainedTo="e"), "instance.start failed, ? takes over: x"),
+    ):
+        decided = ending.resumed(
+            summary,
+            ProcessInstanceStatus.model_validate({"message": "x"}),
+            run="web.start-x",
+            process="instance.start",
+            way=way,
+            holder_process=None,
+            now=LATER,
+        )
+        assert decided.event is not None
+        assert decided.event.note == note
+
+
+def _process(name: str, field: str = "state", **spec: Any) -> ProcessDefinition:
+    return ProcessDefinition.model_validate(
+        {
+            "metadata": {"name": name},
+            "spec": {"resourceType": "instance", "stateField": field, **spec},
+        }
+    )
+
+
+START = _process("instance.start", start=["stopped"], transitioning="starting", done="running")
+STOP = _process(
+    "instance.stop", start=["starting", "running"], transitioning="stopping", done="stopped"
+)
+FIX = _process("instance.fix", start=["starting"], transitioning="fixing", done="stopped")
+ALLOCATE = _process(
+    "instance.allocate", "allocation", start=["starting"], transitioning="allocating", done="on"
+)
+UPDATE = _process(
+    "instance.update",
+    stateMap=[
+        {"start": "stopped", "transitioning": "updating-stopped", "done": "stopped"},
+        {"start": "running", "transitioning": "updating-running", "done": "running"},
+    ],
+)
+ALL = [START, STOP, FIX, ALLOCATE, UPDATE]
+
+
+@pytest.mark.parametrize(
+    ("definition", "state", "left", "out"),
+    [
+        # Left in its transitioning state: the process itself, and those starting there
+        # of the same state field (not `allocate`, of another field).
+        (START, "starting", "starting", ["instance.fix", "instance.start", "instance.stop"]),
+        # The object shows another state (a newer body not seen): the process's own.
+        (START, "running", "starting", ["instance.fix", "instance.start", "instance.stop"]),
+        (START, None, "starting", ["instance.fix", "instance.start", "instance.stop"]),
+        # A state map: the run's own transitioning state, where only it starts.
+        (UPDATE, "updating-running", "updating-running", ["instance.update"]),
+        (UPDATE, "stopped", "updating-stopped", ["instance.update"]),
+        # The definition is gone: nothing is known of where it left the object.
+        (None, "starting", None, []),
+    ],
+)
+def test_where_a_deleted_run_leaves_its_object_and_the_ways_out(
+    definition: ProcessDefinition | None, state: str | None, left: str | None, out: list[str]
+) -> None:
+    transitioning = ending.left_in(definition, state)
+    assert transitioning == left
+    assert ending.ways_out(definition, transitioning, ALL) == out

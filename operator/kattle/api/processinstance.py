@@ -82,6 +82,14 @@ class Ancestor(KattleModel):
 class ProcessInstanceSpec(KattleModel):
     """Which process to run on which object, with what input."""
 
+    model_config = validated_by(
+        cel(
+            "!has(self.chain) || self.chain.split('.')[0] == self.process.split('.')[0]",
+            "chain must name a process of the same type as process",
+            field_path=".chain",
+        ),
+    )
+
     process: ProcessName = Field(description="The process to run, e.g. `instance.start`.")
     resource: ResourceReference = Field(description="The object to run it on.")
     data: dict[str, Any] = Field(
@@ -103,6 +111,16 @@ class ProcessInstanceSpec(KattleModel):
         description=(
             "The ProcessInstance that chained this one or handed over to it (`chain`, "
             "`onError`), or that started it on a related object and waits for it (`related`)."
+        ),
+    )
+    chain: ProcessName | None = Field(
+        default=None,
+        description=(
+            "A process to run on the object once this one succeeds: when it ends in its done "
+            "state, and also when it finds the object there already (Cattle's chainProcess). "
+            "The run then ends `Chained` and hands the object to a run of `chain` "
+            "(`trigger: chain`), which starts from the done state. A handler's `chain` reply "
+            "comes first."
         ),
     )
     ancestry: list[Ancestor] = Field(

@@ -51,6 +51,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="input data for the handlers (repeatable; VALUE may be JSON)",
     )
     parser.add_argument(
+        "--chain",
+        metavar="PROCESS",
+        help="a process of the same type to run once this one succeeds, also when the object "
+        "is in its done state already (spec.chain)",
+    )
+    parser.add_argument(
         "--wait", action="store_true", help="follow the run to its end; exit 1 unless it succeeds"
     )
     parser.add_argument(
@@ -98,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
     api, namespace = api_client(args)
     custom = client.CustomObjectsApi(api)
     body = run_body(Kattle(api), args.process, kind, name, namespace, parse_data(args.data))
+    if args.chain:
+        body["spec"]["chain"] = args.chain
     created = _create(custom, namespace, body, args.dry_run)
     if printer is None:
         note = {"none": "", "client": " (dry run)", "server": " (server dry run)"}[args.dry_run]

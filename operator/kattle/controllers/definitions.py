@@ -110,15 +110,14 @@ async def _deletion_policy(engine: Engine, body: Mapping[str, Any]) -> bool:
         finalizers.remove(CRD_FINALIZER)
     else:
         return deleting
-    try:
-        await engine.kube.patch(
-            RESOURCE_DEFINITIONS,
-            meta["name"],
-            {"metadata": {"resourceVersion": meta["resourceVersion"], "finalizers": finalizers}},
-        )
-    except ApiError as error:
-        if not (error.conflict or error.not_found):
-            raise
+    # Gone, or changed since this body: the event that follows decides again.
+    await engine.kube.patch(
+        RESOURCE_DEFINITIONS,
+        meta["name"],
+        {"metadata": {"resourceVersion": meta["resourceVersion"], "finalizers": finalizers}},
+        missing_ok=True,
+        conflict_ok=True,
+    )
     return deleting
 
 
@@ -315,9 +314,9 @@ async def _try_write_status(
     crd_name: str | None,
     derived_only: bool,
 ) -> bool:
-    """False when the definition changed since `definition` was read. `derived_only`: the
-    lists derived from other definitions, not a verdict on this one's spec (so not its
-    observedGeneration either)."""
+    """False when the definition changed since `definition` was read, or is gone.
+    `derived_only`: the lists derived from other definitions, not a verdict on this one's
+    spec (so not its observedGeneration either)."""
     name = definition.metadata.name or ""
     before = definition.status.to_wire() if definition.status else {}
     conditions = before.get("conditions", [])
@@ -338,19 +337,16 @@ async def _try_write_status(
     if all(previous.get(k) == v for k, v in comparable.items() if v is not None):
         return True
     version = {"resourceVersion": definition.metadata.resource_version}
-    try:
-        updated = await engine.kube.patch(
-            KINDS[kind_name],
-            name,
-            {"metadata": version, "status": status},
-            subresource="status",
-            conflict_ok=True,
-        )
-    except ApiError as error:
-        if error.not_found:
-            return True
-        raise
+    updated = await engine.kube.patch(
+        KINDS[kind_name],
+        name,
+        {"metadata": version, "status": status},
+        subresource="status",
+        missing_ok=True,
+        conflict_ok=True,
+    )
     if updated is None:
+        # Changed since it was read, or gone: the caller reads it again (and stops if gone).
         return False
     engine.catalog.put(MODELS[kind_name].model_validate(updated))
     ready = next((v for t, v, _, _ in setting if t == "Ready"), True)
@@ -394,13 +390,12 @@ async def _announce_when_discoverable(
     spec = definition.spec
     deadline = asyncio.get_running_loop().time() + ESTABLISH_TIMEOUT_SECONDS
     while True:
-        try:
-            found = await engine.kube.request("GET", f"/apis/{spec.group}/{spec.version}")
-            if any(r.get("name") == spec.names.plural for r in found.get("resources", [])):
-                break
-        except ApiError as error:
-            if not error.not_found:
-                raise
+        # Missing: discovery does not list the group's version yet.
+        found = await engine.kube.request(
+            "GET", f"/apis/{spec.group}/{spec.version}", missing_ok=True
+        )
+        if any(r.get("name") == spec.names.plural for r in (found or {}).get("resources", [])):
+            break
         if asyncio.get_running_loop().time() > deadline:
             return False
         await asyncio.sleep(0.2)

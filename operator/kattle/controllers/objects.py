@@ -21,6 +21,7 @@ from kattle.kube.client import ApiError
 from kattle.kube.finalizers import FINALIZER
 from kattle.kube.kinds import PROCESS_INSTANCES, kind_of
 from kattle.machine import deletion
+from kattle.machine import status as writes_of
 from kattle.machine.conditions import set_condition
 from kattle.machine.health import spec_acknowledgement, with_health
 from kattle.machine.records import goes_unrecorded, lifecycle_run_name, unrecorded_holder
@@ -282,11 +283,8 @@ class ObjectController:
     async def _set_initial_state(
         self, body: Mapping[str, Any], definition: ResourceDefinition
     ) -> None:
-        writes = {
-            **definition.spec.initial_states,
-            "state": definition.spec.initial_state,
-            "transitioning": "no",
-        }
+        spec = definition.spec
+        writes = writes_of.initial(state=spec.initial_state, further=spec.initial_states)
         await self._patch_status(body, definition, with_health(writes, body, "state"))
 
     async def _patch_meta(

@@ -160,6 +160,20 @@ class KubeClient:
         body: Any = None,
         params: Mapping[str, str] | None = None,
         content_type: str = "application/json",
+        missing_ok: bool = False,
+    ) -> Any:
+        """The answer's JSON; with `missing_ok`, None when the path names nothing."""
+        return await self._expecting(
+            self._send(method, path, body, params, content_type), missing_ok=missing_ok
+        )
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Mapping[str, str] | None,
+        content_type: str,
     ) -> Any:
         data = None if body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if data is not None else None

@@ -25,6 +25,12 @@ def fields(**values: Any) -> dict[str, Any]:
     return {WIRE[name]: value for name, value in values.items()}
 
 
+def initial(*, state: str, further: Mapping[str, str]) -> dict[str, Any]:
+    """A new object whose type has no create process: `state` and each further state field
+    (`initialStates`) at its initial state, and free."""
+    return {**further, **fields(state=state, transitioning="no")}
+
+
 def take(
     *, run: str, process: str, state_field: str, transitioning: str, from_state: str
 ) -> dict[str, Any]:

@@ -96,12 +96,15 @@ async def run_handlers(
         return await _failed(run, target, data, handler_writes, after.message, after.reason)
     if delegate:
         return await _delegate(run, target, delegate, data, handler_writes)
+    if run.chain:
+        return await endings.done_then_chain(run, target, run.chain, handler_writes)
     return await endings.done(run, target, handler_writes)
 
 
 async def has_no_logic(run: ProcessRun, target: Target) -> bool:
-    """`machine.catalog.without_logic` for this run, reading the plan only when it matters."""
-    if not without_logic(target.spec, [], run.trigger):
+    """`machine.catalog.without_logic` for this run, reading the plan only when it matters.
+    A run that names a `chain` hands its object over as it ends: not in one write."""
+    if run.chain or not without_logic(target.spec, [], run.trigger):
         return False
     serving = await _serving(run, run.engine.catalog.plan(target.process))
     return without_logic(target.spec, serving, run.trigger)

@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from kattle.api.generated import RunSummary
-from kattle.api.processdefinition import ProcessDefinition
 from kattle.api.processinstance import ExitReason, RunPhase
 from kattle.kube import finalizers
-from kattle.kube.client import ApiError
+from kattle.kube.client import ApiError, Kind
 from kattle.kube.kinds import PROCESS_INSTANCES, kind_of
 from kattle.machine import deletion, ending
 from kattle.machine import status as writes_of
@@ -129,10 +128,31 @@ async def fail(
     return await _finish(run, target, decided)
 
 
-async def already_done(run: ProcessRun, target: Target, decision: Decision) -> Result:
-    return await _finish(
-        run, target, ending.already_done(_run(run, now()), state=decision.state or "")
+async def done_then_chain(
+    run: ProcessRun, target: Target, process: str, handler_writes: Mapping[str, Any]
+) -> Result:
+    """Done, then the chain the run named (`spec.chain`), which receives its data."""
+    child = await _create_child(run, process, "chain", run.record.data or run.data())
+    spec = target.spec
+    decided = ending.done_then_chained(
+        _run(run, now()),
+        state_field=spec.state_field,
+        transitioning=(run.obj.get("status") or {}).get(spec.state_field, ""),
+        state=target.done,
+        handler_writes=run.handler_writes(handler_writes),
+        target=process,
+        child=child,
     )
+    return await _finish(run, target, decided)
+
+
+async def already_done(run: ProcessRun, target: Target, decision: Decision) -> Result:
+    at, state = _run(run, now()), decision.state or ""
+    if run.chain is None:
+        return await _finish(run, target, ending.already_done(at, state=state))
+    child = await _create_child(run, run.chain, "chain", run.data())
+    decided = ending.already_done_chained(at, state=state, target=run.chain, child=child)
+    return await _finish(run, target, decided)
 
 
 async def cycle(run: ProcessRun, target: Target, decision: Decision) -> Result:
@@ -175,64 +195,46 @@ async def _finish(run: ProcessRun, target: Target, decided: ending.Ending) -> Re
 
 
 async def _post_event(run: ProcessRun, decided: ending.Ending) -> None:
-    event = decided.event
-    if event is not None and run.obj:
-        await run.engine.events.post_once(
-            run.obj,
-            event.reason,
-            event.note,
-            name=f"{run.name[:240]}.{run.uid[:8]}",
-            type=event.type,
-        )
+    if decided.event is not None and run.obj:
+        await _post(run, decided.event)
+
+
+async def _post(run: ProcessRun, event: ending.Event) -> None:
+    await run.engine.events.post_once(
+        run.obj,
+        event.reason,
+        event.note,
+        name=f"{run.name[:240]}.{run.uid[:8]}",
+        type=event.type,
+    )
 
 
 async def finish_from_summary(run: ProcessRun, target: Target, last: Mapping[str, Any]) -> Result:
     """The object's last write named this run as ended, but the run's own record was
-    not written: complete it from the object's `lastRun`, adding what it lacks, and post
+    not written: complete it from the object's `lastRun` (`ending.resumed`), and post
     its Event (once: it has a name of its own)."""
     summary = RunSummary.model_validate(last)
     target = target.along(summary.from_state)
-    field = target.spec.state_field
-    run.from_state = summary.from_state
-    if not any(t.to == target.transitioning for t in run.record.transitions):
-        run.transition(field, summary.from_state or "", target.transitioning, summary.start_time)
-    ended = any(t.to == target.done for t in run.record.transitions)
-    if summary.exit_reason == "Done" and not ended:
-        run.transition(field, target.transitioning, target.done, summary.end_time)
-    run.record.start_time = run.record.start_time or summary.start_time
-    run.record.chained_to = summary.chained_to or run.record.chained_to
-    if summary.data and not run.record.data:
-        run.record.data = summary.data
-    phase: RunPhase = "Succeeded" if summary.phase == "Succeeded" else "Failed"
-    reason = cast(ExitReason, summary.exit_reason or "Done")
-    message = run.record.message or ""
-    if summary.chained_to and not message:
-        message = f"{reason.lower()}: {summary.chained_to}"
-    await _post_event(run, _resumed(run, target, summary, reason, message))
-    return await end_run(run, phase, reason, message, end=summary.end_time)
-
-
-def _resumed(
-    run: ProcessRun, target: Target, summary: RunSummary, reason: ExitReason, message: str
-) -> ending.Ending:
-    """The ending a run that finishes from its object's `lastRun` had, for its Event."""
-    at = _run(run, summary.end_time or now())
-    child = summary.chained_to or ""
     spec = target.spec
-    if reason == "Done":
-        return ending.done(
-            at,
-            state_field=spec.state_field,
-            transitioning=target.transitioning,
-            state=target.done,
-            handler_writes={},
-        )
-    if reason == "Chained":
-        process = (run.obj.get("status") or {}).get("process") or "?"
-        return ending.chained(at, target=process, child=child, handler_writes={})
-    if reason == "OnError":
-        return ending.on_error(at, message=message, target=spec.on_error or "?", child=child)
-    return ending.exhausted(at, message=message)
+    way = ending.Way(spec.state_field, target.transitioning, target.done, spec.on_error)
+    decided = ending.resumed(
+        summary,
+        run.record,
+        run=run.name,
+        process=run.process_name,
+        way=way,
+        holder_process=(run.obj.get("status") or {}).get("process"),
+        now=now(),
+    )
+    run.from_state = summary.from_state
+    for before, after, at in decided.transitions:
+        run.transition(spec.state_field, before, after, at)
+    run.record.start_time = decided.start_time
+    run.record.chained_to = decided.chained_to
+    run.record.data = decided.data
+    if decided.event is not None and run.obj:
+        await _post(run, decided.event)
+    return await end_run(run, decided.phase, decided.reason, decided.message, end=summary.end_time)
 
 
 async def end_run(
@@ -317,15 +319,6 @@ async def _adopt(run: ProcessRun) -> None:
     )
 
 
-def _left_in(definition: ProcessDefinition | None, state: str | None) -> str | None:
-    """The transitioning state a deleted run left its object in: the object's state when it
-    is one of the process's (with a state map, the run's own), else the process's first."""
-    if definition is None:
-        return None
-    states = definition.spec.transitionings()
-    return state if state in states else next(iter(states), None)
-
-
 async def abandon(engine: Engine, pi: Mapping[str, Any]) -> None:
     """Lets go of the object a deleted run held, saying where it is left and which
     processes may start from there."""
@@ -341,15 +334,9 @@ async def abandon(engine: Engine, pi: Mapping[str, Any]) -> None:
     # The conditions (and state) from the newest body seen: a read here would only be for them.
     known = engine.objects.get(kind, obj_name, namespace) or {}
     state_field = definition.spec.state_field if definition is not None else "state"
-    transitioning = _left_in(definition, (known.get("status") or {}).get(state_field))
-    # The process itself resumes from its transitioning state; others start from there.
-    ways_out = sorted(
-        p.metadata.name or ""
-        for p in engine.catalog.processes_of(resource.metadata.name or "")
-        if definition is not None
-        and p.spec.state_field == definition.spec.state_field
-        and (transitioning in p.spec.starts() or p.metadata.name == process)
-    )
+    transitioning = ending.left_in(definition, (known.get("status") or {}).get(state_field))
+    processes = engine.catalog.processes_of(resource.metadata.name or "")
+    ways_out = ending.ways_out(definition, transitioning, processes)
     message = ending.deleted_message(name, transitioning, ways_out)
     writes = with_health(writes_of.let_go(message), known, state_field)
     try:
@@ -363,5 +350,15 @@ async def abandon(engine: Engine, pi: Mapping[str, Any]) -> None:
             missing_ok=True,
         )
     except ApiError as error:
-        if error.status != 422:  # 422: no longer held by this run
-            logger.warning("could not release the object of deleted run %s: %s", name, error)
+        if error.status == 422 and not await _still_held(engine, kind, obj_name, namespace, name):
+            return  # another run (or none) holds it now: nothing of this run's to let go of
+        logger.warning("could not release the object of deleted run %s: %s", name, error)
+
+
+async def _still_held(
+    engine: Engine, kind: Kind, obj_name: str, namespace: str | None, run: str
+) -> bool:
+    """Whether the object still names `run` as its holder: a refused held write is read
+    from what the API server holds, never from its message (as `ProcessRun.write_held`)."""
+    current = await engine.kube.get(kind, obj_name, namespace, missing_ok=True)
+    return bool(((current or {}).get("status") or {}).get("activeRun") == run)

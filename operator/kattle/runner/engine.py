@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kattle.kube.client import KubeClient
 from kattle.kube.events import EventRecorder
@@ -18,7 +18,7 @@ from kattle.observability.metrics import Metrics
 from kattle.runner.cache import ObjectCache
 from kattle.runner.history import History
 from kattle.runner.namespaces import NamespaceLabels
-from kattle.runner.slots import DEFAULT_ACTIVE_RUNS, RunSlots
+from kattle.runner.slots import RunSlots
 from kattle.runner.watch import RunWatch
 from kattle.webhooks.client import WebhookClient
 
@@ -69,13 +69,14 @@ class Engine:
     webhooks: WebhookClient
     catalog: Catalog
     events: EventRecorder
-    objects: ObjectCache = field(default_factory=ObjectCache)
-    metrics: Metrics = field(default_factory=Metrics)
-    slots: RunSlots = field(default_factory=lambda: RunSlots(DEFAULT_ACTIVE_RUNS))
-    ended: EndedRuns = field(default_factory=EndedRuns)
-    watch: RunWatch = field(default_factory=RunWatch)
-    namespaces: NamespaceLabels = field(default_factory=NamespaceLabels)
-    refresher: CatalogRefresher | None = None
+    objects: ObjectCache
+    metrics: Metrics
+    slots: RunSlots
+    ended: EndedRuns
+    watch: RunWatch
+    namespaces: NamespaceLabels
+    # None: the catalog is only what the definitions' watch brought in.
+    refresher: CatalogRefresher | None
     # `kattle operator --check-idempotency`: every handler step is called twice (a
     # development and CI aid; see machine/idempotency.py).
     check_idempotency: bool = False

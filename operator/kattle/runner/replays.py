@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kattle.api.processinstance import HandlerCall, ProcessInstanceStatus, Replay
-from kattle.kube.client import ApiError
 from kattle.kube.kinds import PROCESS_INSTANCES, kind_of
 from kattle.machine import replay
 from kattle.machine.catalog import Step
@@ -60,18 +59,14 @@ async def answer(engine: Engine, pi: dict[str, Any]) -> None:
     else:
         answered.refused = refused
         engine.events.post(pi, "ReplayRefused", refused, type="Warning", action="Replay")
-    try:
-        await engine.kube.patch(
-            PROCESS_INSTANCES,
-            name,
-            # Nulls too: a merge patch keeps the answer to an earlier request otherwise.
-            {"status": {"replay": {"run": None, "refused": None, **answered.to_wire()}}},
-            namespace=namespace,
-            subresource="status",
-        )
-    except ApiError as error:
-        if not error.not_found:
-            raise
+    await engine.kube.patch(
+        PROCESS_INSTANCES,
+        name,
+        # Nulls too: a merge patch keeps the answer to an earlier request otherwise.
+        {"status": {"replay": {"run": None, "refused": None, **answered.to_wire()}}},
+        namespace=namespace,
+        missing_ok=True,
+    )
 
 
 @dataclass

@@ -97,6 +97,7 @@ class ProcessRun:
         self.resource_uid: str | None = spec["resource"].get("uid")
         self.trigger: str = spec.get("trigger", "manual")
         self.parent: str | None = spec.get("parent")
+        self.chain: str | None = spec.get("chain")  # what runs once this one succeeds
         self.input: dict[str, Any] = spec.get("data") or {}
         self.ancestry: list[dict[str, str]] = spec.get("ancestry") or []
         self.record = ProcessInstanceStatus.model_validate(pi.get("status") or {})
@@ -168,6 +169,8 @@ class ProcessRun:
             return f"no ProcessDefinition named {self.process_name}"
         resource = self.engine.catalog.resources.get(definition.spec.resource_type)
         problems = self.engine.catalog.process_problems(self.process_name)
+        if self.chain is not None and self.chain not in self.engine.catalog.processes:
+            problems = [*problems, f"the chain it names, {self.chain}, has no ProcessDefinition"]
         if resource is None or problems:
             return f"{self.process_name} cannot run: {'; '.join(problems)}"
         kind = kind_of(resource)

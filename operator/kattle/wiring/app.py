@@ -27,9 +27,12 @@ from kattle.kube.events import EventRecorder
 from kattle.machine.catalog import Catalog
 from kattle.observability.metrics import Metrics
 from kattle.observability.server import HealthServer
-from kattle.runner.engine import CatalogRefresher, Engine
+from kattle.runner.cache import ObjectCache
+from kattle.runner.engine import CatalogRefresher, EndedRuns, Engine
+from kattle.runner.namespaces import NamespaceLabels
 from kattle.runner.scheduler import Scheduler, object_key_of_run
 from kattle.runner.slots import DEFAULT_ACTIVE_RUNS, RunSlots
+from kattle.runner.watch import RunWatch
 from kattle.webhooks.client import WebhookClient
 from kattle.wiring import watch_seam
 from kattle.wiring.no_diffbase import NoDiffBaseStorage
@@ -114,8 +117,12 @@ async def build_runtime(info: kopf.ConnectionInfo, options: OperatorOptions) -> 
         webhooks=WebhookClient(service_overrides=options.service_overrides, kube=kube),
         catalog=catalog,
         events=events,
+        objects=ObjectCache(),
         metrics=metrics,
         slots=RunSlots(options.max_active_runs),
+        ended=EndedRuns(),
+        watch=RunWatch(),
+        namespaces=NamespaceLabels(),
         refresher=CatalogRefresher(definitions.load_all),
         check_idempotency=options.check_idempotency,
     )
