@@ -299,29 +299,23 @@ def test_a_parent_killed_after_handing_over_finishes_before_its_child_runs(
     world.create("a")
     parent, child = "a.go-parent", "a.a-child"
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    world.custom.patch_namespaced_custom_object_status(
-        TEST_GROUP,
-        "v1",
-        world.namespace,
-        world.plural,
+    world.set_status(
         "a",
         {
-            "status": {
-                "state": "going",
-                "transitioning": "yes",
-                "process": nxt,
-                "activeRun": child,
-                "lastRun": {
-                    "name": parent,
-                    "process": go,
-                    "phase": "Succeeded",
-                    "exitReason": "Chained",
-                    "fromState": "stopped",
-                    "startTime": now,
-                    "endTime": now,
-                    "chainedTo": child,
-                },
-            }
+            "state": "going",
+            "transitioning": "yes",
+            "process": nxt,
+            "activeRun": child,
+            "lastRun": {
+                "name": parent,
+                "process": go,
+                "phase": "Succeeded",
+                "exitReason": "Chained",
+                "fromState": "stopped",
+                "startTime": now,
+                "endTime": now,
+                "chainedTo": child,
+            },
         },
     )
     for name, process, extra in (
@@ -391,9 +385,7 @@ def test_a_run_killed_before_its_record_ends_before_the_next_run_takes_the_objec
                 "startTime": now,
                 "endTime": now,
             }
-        world.custom.patch_namespaced_custom_object_status(
-            TEST_GROUP, "v1", world.namespace, world.plural, obj, {"status": status}
-        )
+        world.set_status(obj, status)
     for name in (following, killed, lost):
         _create_run(world, name, poke, name.partition(".")[0])
     for name in (killed, lost):

@@ -17,7 +17,7 @@ from kattle.machine.records import lifecycle_run_name
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
 from tests.support.operator import OperatorProcess
-from tests.support.world import TEST_GROUP, World, wait_for, world_in
+from tests.support.world import World, wait_for, world_in
 
 NAMESPACE = "kattle-records"
 
@@ -180,14 +180,7 @@ def test_a_create_runs_record_lost_to_a_kill_is_written_from_last_run_by_the_nex
         "endTime": now,
         "data": {"made": 1},
     }
-    world.custom.patch_namespaced_custom_object_status(
-        TEST_GROUP,
-        "v1",
-        world.namespace,
-        world.plural,
-        "a",
-        {"status": {"state": "ready", "transitioning": "no", "lastRun": last}},
-    )
+    world.set_status("a", {"state": "ready", "transitioning": "no", "lastRun": last})
     run = world.run(poke, "a")
     operator = OperatorProcess(kubeconfig, tmp_path / "operator.log", f"--namespace={NAMESPACE}")
     operator.start()

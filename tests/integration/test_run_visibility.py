@@ -95,14 +95,7 @@ def test_a_run_that_ended_before_a_kill_posts_its_event_on_resume(
         "startTime": now,
         "endTime": now,
     }
-    world.custom.patch_namespaced_custom_object_status(
-        TEST_GROUP,
-        "v1",
-        world.namespace,
-        world.plural,
-        "a",
-        {"status": {"state": "stopped", "transitioning": "no", "lastRun": last}},
-    )
+    world.set_status("a", {"state": "stopped", "transitioning": "no", "lastRun": last})
     world.run(poke, "a", name=name)
     ended = world.wait_run(name)
     assert (ended["phase"], ended["exitReason"]) == ("Succeeded", "Done"), ended
@@ -158,9 +151,7 @@ def refusing_policy(world: World, kubectl: Kubectl) -> Iterator[str]:
 
 def _refused(world: World, obj: str) -> bool:
     try:
-        world.custom.patch_namespaced_custom_object_status(
-            TEST_GROUP, "v1", world.namespace, world.plural, obj, {"status": {"refused": True}}
-        )
+        world.set_status(obj, {"refused": True})
     except ApiException as error:
         return error.status == 422
     return False

@@ -175,6 +175,13 @@ class World:
     def status(self, name: str) -> dict[str, Any]:
         return (self.get(name) or {}).get("status") or {}
 
+    def set_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        """Merges `status` into the object's, as a hand-built state for a test."""
+        body: dict[str, Any] = self.custom.patch_namespaced_custom_object_status(
+            TEST_GROUP, "v1", self.namespace, self.plural, name, {"status": status}
+        )
+        return body
+
     def delete(self, name: str) -> None:
         self.custom.delete_namespaced_custom_object(
             TEST_GROUP, "v1", self.namespace, self.plural, name

@@ -45,37 +45,42 @@ _MESSAGE = (
 )
 
 
-def policy() -> dict[str, Any]:
+def _document(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": POLICY_NAME, "labels": {"app.kubernetes.io/part-of": "kattle"}},
-        "spec": {
-            "failurePolicy": "Fail",
-            "paramKind": {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": ResourceDefinition.crd_info.kind,
-            },
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [GROUP],
-                        "apiVersions": ["*"],
-                        "operations": ["CREATE"],
-                        "resources": ["processinstances"],
-                    }
-                ]
-            },
-            "variables": [{"name": "target", "expression": _TARGET}],
-            "validations": [
-                {
-                    "expression": f"!({_APPLIES}) || {_ALLOWED}",
-                    "messageExpression": _MESSAGE,
-                    "reason": "Forbidden",
-                }
-            ],
-        },
+        "kind": kind,
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "kattle"}},
+        "spec": spec,
     }
+
+
+def _runs(*operations: str) -> dict[str, Any]:
+    """Match ProcessInstance writes of these operations."""
+    rule = {
+        "apiGroups": [GROUP],
+        "apiVersions": ["*"],
+        "operations": list(operations),
+        "resources": ["processinstances"],
+    }
+    return {"resourceRules": [rule]}
+
+
+def _deny(expression: str, message: str) -> list[dict[str, Any]]:
+    return [{"expression": expression, "messageExpression": message, "reason": "Forbidden"}]
+
+
+def policy() -> dict[str, Any]:
+    spec = {
+        "failurePolicy": "Fail",
+        "paramKind": {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": ResourceDefinition.crd_info.kind,
+        },
+        "matchConstraints": _runs("CREATE"),
+        "variables": [{"name": "target", "expression": _TARGET}],
+        "validations": _deny(f"!({_APPLIES}) || {_ALLOWED}", _MESSAGE),
+    }
+    return _document("ValidatingAdmissionPolicy", POLICY_NAME, spec)
 
 
 _STATUS_CHANGED = (
@@ -96,65 +101,35 @@ _RECORDS_MESSAGE = (
 
 
 def records_policy() -> dict[str, Any]:
-    return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {
-            "name": RECORDS_POLICY_NAME,
-            "labels": {"app.kubernetes.io/part-of": "kattle"},
-        },
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [GROUP],
-                        "apiVersions": ["*"],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": ["processinstances"],
-                    }
-                ]
-            },
-            # Only writes that set or change a status are checked: annotating a run (a
-            # replay request) or creating one stays as open as before.
-            "matchConditions": [{"name": "status-changed", "expression": _STATUS_CHANGED}],
-            "variables": [{"name": "records", "expression": _RECORDS}],
-            "validations": [
-                {
-                    "expression": "variables.records.check('update').allowed()"
-                    " || variables.records.check('patch').allowed()",
-                    "messageExpression": _RECORDS_MESSAGE,
-                    "reason": "Forbidden",
-                }
-            ],
-        },
+    spec = {
+        "failurePolicy": "Fail",
+        "matchConstraints": _runs("CREATE", "UPDATE"),
+        # Only writes that set or change a status are checked: annotating a run (a
+        # replay request) or creating one stays as open as before.
+        "matchConditions": [{"name": "status-changed", "expression": _STATUS_CHANGED}],
+        "variables": [{"name": "records", "expression": _RECORDS}],
+        "validations": _deny(
+            "variables.records.check('update').allowed()"
+            " || variables.records.check('patch').allowed()",
+            _RECORDS_MESSAGE,
+        ),
     }
+    return _document("ValidatingAdmissionPolicy", RECORDS_POLICY_NAME, spec)
 
 
 def binding() -> dict[str, Any]:
-    return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": POLICY_NAME, "labels": {"app.kubernetes.io/part-of": "kattle"}},
-        "spec": {
-            "policyName": POLICY_NAME,
-            # Every ResourceDefinition; none at all means no kind a run could act on.
-            "paramRef": {"selector": {}, "parameterNotFoundAction": "Allow"},
-            "validationActions": ["Deny"],
-        },
+    spec = {
+        "policyName": POLICY_NAME,
+        # Every ResourceDefinition; none at all means no kind a run could act on.
+        "paramRef": {"selector": {}, "parameterNotFoundAction": "Allow"},
+        "validationActions": ["Deny"],
     }
+    return _document("ValidatingAdmissionPolicyBinding", POLICY_NAME, spec)
 
 
 def records_binding() -> dict[str, Any]:
-    return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {
-            "name": RECORDS_POLICY_NAME,
-            "labels": {"app.kubernetes.io/part-of": "kattle"},
-        },
-        "spec": {"policyName": RECORDS_POLICY_NAME, "validationActions": ["Deny"]},
-    }
+    spec = {"policyName": RECORDS_POLICY_NAME, "validationActions": ["Deny"]}
+    return _document("ValidatingAdmissionPolicyBinding", RECORDS_POLICY_NAME, spec)
 
 
 def documents() -> list[dict[str, Any]]:
