@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ import pytest
 from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
 from tests.support.operator import OperatorProcess
-from tests.support.world import GROUP, TEST_GROUP, VERSION, World, wait_for, world_in
+from tests.support.witness import SEED_VARIABLE, Witness, runs_seen
+from tests.support.world import GROUP, VERSION, World, wait_for, world_in
 
 NAMESPACE = "kattle-resume"
 
@@ -107,9 +108,6 @@ def test_a_killed_operator_resumes_every_run_exactly_once(
 
 
 RUNS = 200
-# Set to a seed a failure printed to sleep the same random spans between kills again (the
-# moments the kills land still depend on the machine's load).
-SEED_VARIABLE = "KATTLE_TEST_SEED"
 
 
 def _seed() -> int:
@@ -117,76 +115,6 @@ def _seed() -> int:
     seed = int(given) if given else random.randrange(1 << 32)
     print(f"{SEED_VARIABLE}={seed}")
     return seed
-
-
-def _runs_seen(world: World, names: list[str]) -> str:
-    """Each object's state and runs, one line an object; objects that look alike are
-    written once, with a count, so the odd ones stand out among hundreds."""
-    bodies = world.custom.list_namespaced_custom_object(
-        TEST_GROUP, "v1", world.namespace, world.plural
-    )["items"]
-    statuses = {b["metadata"]["name"]: b.get("status") or {} for b in bodies}
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-    for pi in world.custom.list_namespaced_custom_object(
-        GROUP, VERSION, world.namespace, "processinstances"
-    )["items"]:
-        runs.setdefault(pi["spec"]["resource"]["name"], []).append(pi)
-    alike: dict[str, list[str]] = {}
-    for name in names:
-        status = statuses.get(name)
-        where = "gone" if status is None else f"{status.get('state')}/{status.get('transitioning')}"
-        if status and status.get("activeRun"):
-            where += f" held by {status['activeRun']}"
-        shape = "; ".join(_run_line(pi) for pi in sorted(runs[name], key=_run_order))
-        alike.setdefault(f"{where}: {shape or 'no runs'}", []).append(name)
-    lines = []
-    for shape, objects in sorted(alike.items(), key=lambda item: len(item[1])):
-        more = f" (and {len(objects) - 1} more like it)" if len(objects) > 1 else ""
-        lines.append(f"  {objects[0]}{more}: {shape}")
-    return "\n".join(lines)
-
-
-def _run_order(pi: dict[str, Any]) -> tuple[str, str]:
-    return pi["metadata"]["creationTimestamp"], pi["spec"]["process"]
-
-
-def _run_line(pi: dict[str, Any]) -> str:
-    """A run as process, phase, exit reason and transitions: its generated name differs
-    between objects, so it is left out for objects to compare alike."""
-    status = pi.get("status") or {}
-    path = ">".join(
-        [t["from"] for t in status.get("transitions", [])[:1]]
-        + [t["to"] for t in status.get("transitions", [])]
-    )
-    verb = pi["spec"]["process"].partition(".")[2]
-    return f"{verb} {status.get('phase') or 'no phase'} {status.get('exitReason') or ''} {path}"
-
-
-class Witness:
-    """Makes every failure inside it say the seed, the kills and what the test saw (`seen`,
-    read when a failure comes): a randomized test's failure is only worth something if it
-    can be told and tried again. The seed's line is ready before anything can fail."""
-
-    def __init__(self, seed: int, seen: Callable[[], str]) -> None:
-        self.seed, self.seen = seed, seen
-        self.kills = 0
-
-    def __enter__(self) -> Witness:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
-    ) -> None:
-        if error is None or not isinstance(error, Exception):
-            return
-        heading = (
-            f"{SEED_VARIABLE}={self.seed}, {self.kills} kills: {type(error).__name__}: {error}"
-        )
-        try:
-            seen = self.seen()
-        except Exception as unreadable:  # the failure itself must still be reported
-            seen = f"  (what the test saw could not be read: {unreadable})"
-        raise AssertionError(f"{heading}\nwhat the test saw:\n{seen}") from error
 
 
 @pytest.mark.parametrize("record", ["Always", "OnFailure"])
@@ -203,7 +131,7 @@ def test_random_kills_during_many_concurrent_runs_lose_and_repeat_nothing(
     idempotency key in every call of its handler)."""
     world = resume_world
     names = [f"o{i:03d}" for i in range(RUNS)]
-    witness = Witness(_seed(), lambda: _runs_seen(world, names))
+    witness = Witness(lambda: runs_seen(world, names), seed=_seed())
     rng = random.Random(witness.seed)
     go = _lifecycle(world, handler_server, {}, pace=0.05, record=record)
     prefix = f"/{world.type}"

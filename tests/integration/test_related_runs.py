@@ -28,6 +28,7 @@ from tests.support.handlers import HandlerServer, Reply
 from tests.support.kube import Kubectl
 from tests.support.operator import OperatorProcess
 from tests.support.sdk_server import serving
+from tests.support.witness import Witness, runs_seen
 from tests.support.world import FINAL, World, wait_for, world_in
 
 # A held handler call waits at most this long for its test to let it go; the handlers'
@@ -697,39 +698,59 @@ def test_a_sigkill_before_during_or_after_the_related_runs_repeats_nothing(
     recorder = Recorder()
     log = tmp_path / "operator.log"
     flags = f"--namespace={KILL_NAMESPACE}"
+    # Read by `seen` as far as the test has got when a failure comes.
+    disks: list[str] = []
+    run: str | None = None
+    at_kill: dict[str, Any] | None = None
+    final: dict[str, Any] | None = None
+    running: OperatorProcess | None = None
     with (
         world_in(api_client, kubectl, KILL_NAMESPACE) as world,
         world_in(api_client, kubectl, KILL_NAMESPACE) as volumes,
         serving(recorder.app) as url,
     ):
-        start, activate = _recorded_lifecycle(
-            world, volumes, recorder, url, when=when, maxConcurrent=2
-        )
-        recorder.serve(start)
-        recorder.serve(activate)
-        running = OperatorProcess(kubeconfig, log, flags).start()
-        try:
-            disks = _family(world, volumes, "p", 3)
-            recorder.hold(held)
-            run = world.run(start, "p")
-            at_kill = wait_for(
-                f"the kill point {phase!r}",
-                lambda: _kill_point(phase, held, world, volumes, recorder, disks),
-                timeout=120,
+
+        def seen() -> str:
+            parent = final if final is not None or run is None else world.pi(run).get("status")
+            return "\n".join(
+                [
+                    f"{phase}: at the kill {at_kill}" if at_kill is not None else phase,
+                    f"calls {recorder.calls()}",
+                    f"parent {parent}",
+                    "runs:",
+                    runs_seen(world, ["p"]),
+                    *([runs_seen(volumes, disks)] if disks else []),
+                    "operator log:",
+                    running.tail(60) if running is not None else "(not started)",
+                ]
             )
-            running.kill()
-            recorder.release()
+
+        with Witness(seen) as witness:
+            start, activate = _recorded_lifecycle(
+                world, volumes, recorder, url, when=when, maxConcurrent=2
+            )
+            recorder.serve(start)
+            recorder.serve(activate)
             running = OperatorProcess(kubeconfig, log, flags).start()
-            final = world.wait_run(run, timeout=180)
-        finally:
-            recorder.release()
-            running.stop()
-        seen = (
-            f"{phase}: at the kill {at_kill}; calls {recorder.calls()}; "
-            f"parent {final}; operator log:\n{running.tail(60)}"
-        )
-        _check_at_kill(phase, at_kill, seen)
-        _check_nothing_repeated(world, volumes, recorder, activate, final, held, disks, seen)
+            try:
+                disks = _family(world, volumes, "p", 3)
+                recorder.hold(held)
+                run = world.run(start, "p")
+                at_kill = wait_for(
+                    f"the kill point {phase!r}",
+                    lambda: _kill_point(phase, held, world, volumes, recorder, disks),
+                    timeout=120,
+                )
+                running.kill()
+                witness.kills += 1
+                recorder.release()
+                running = OperatorProcess(kubeconfig, log, flags).start()
+                final = world.wait_run(run, timeout=180)
+            finally:
+                recorder.release()
+                running.stop()
+            _check_at_kill(phase, at_kill)
+            _check_nothing_repeated(world, volumes, recorder, activate, final, held, disks)
 
 
 def _kill_point(
@@ -751,20 +772,20 @@ def _kill_point(
     return {"state": status.get("state"), "holder": status.get("activeRun"), "runs": runs}
 
 
-def _check_at_kill(phase: str, at_kill: dict[str, Any], seen: str) -> None:
+def _check_at_kill(phase: str, at_kill: dict[str, Any]) -> None:
     """The kill landed where the case says."""
-    assert at_kill["state"] == "starting", seen
-    assert at_kill["holder"], seen
+    assert at_kill["state"] == "starting"
+    assert at_kill["holder"]
     phases = [p for runs in at_kill["runs"].values() for p in runs]
     if phase == "before":
-        assert phases == [], seen
+        assert phases == []
     elif phase == "during":
-        assert any(p in FINAL for p in phases), seen
-        assert at_kill["runs"]["p-d1"], seen
-        assert at_kill["runs"]["p-d1"][0] not in FINAL, seen
+        assert any(p in FINAL for p in phases)
+        assert at_kill["runs"]["p-d1"]
+        assert at_kill["runs"]["p-d1"][0] not in FINAL
     else:
-        assert len(phases) == 3, seen
-        assert all(p in FINAL for p in phases), seen
+        assert len(phases) == 3
+        assert all(p in FINAL for p in phases)
 
 
 def _check_nothing_repeated(
@@ -775,30 +796,29 @@ def _check_nothing_repeated(
     final: dict[str, Any],
     held: str,
     disks: list[str],
-    seen: str,
 ) -> None:
-    assert (final["phase"], final["exitReason"]) == ("Succeeded", "Done"), seen
+    assert (final["phase"], final["exitReason"]) == ("Succeeded", "Done")
     assert [(t["from"], t["to"]) for t in final["transitions"]] == [
         ("stopped", "starting"),
         ("starting", "running"),
-    ], seen
+    ]
     assert sorted((c["resource"], c["attempt"]) for c in final["children"]) == [
         (d, 1) for d in disks
-    ], seen
+    ]
     for disk in disks:
         disk_runs = [r for r in volumes.runs(disk) if r["spec"]["process"] == activate]
-        assert len(disk_runs) == 1, (disk, "started twice", disk_runs, seen)
+        assert len(disk_runs) == 1, (disk, "started twice", disk_runs)
         assert [(t["from"], t["to"]) for t in disk_runs[0]["status"]["transitions"]] == [
             ("inactive", "activating"),
             ("activating", "active"),
-        ], (disk, disk_runs[0]["status"], seen)
-        assert volumes.status(disk)["state"] == "active", (disk, seen)
-    assert len(world.runs("p")) == 1, seen
+        ], (disk, disk_runs[0]["status"])
+        assert volumes.status(disk)["state"] == "active", disk
+    assert len(world.runs("p")) == 1
     # A call made again after the kill is the same step of the same run: the same key.
     for name in ["p", *disks]:
         keys = {c.key for c in recorder.calls(name)}
-        assert len(keys) == 1, (name, recorder.calls(name), seen)
-    assert len(recorder.calls(held)) == 2, (held, "cut off once, made again once", seen)
+        assert len(keys) == 1, (name, recorder.calls(name))
+    assert len(recorder.calls(held)) == 2, (held, "cut off once, made again once")
 
 
 @pytest.mark.parametrize("cascade", ["background", "foreground"])
