@@ -6,7 +6,8 @@ the images from the Dockerfiles), brings the node up, and at the end brings it d
 fails if the host is not as it was (hack/node.py's host_snapshot: links, addresses, routes,
 firewall rules, mounts, cgroups, every kernel setting kubelet writes and those of the
 network, the folders a node may create, the node's programs). Where a node cannot run (not
-root), the tests are skipped with the one-line reason; with KATTLE_E2E_KUBECONFIG they run
+root), the tests are skipped with the one-line reason (they fail instead with
+KATTLE_REQUIRE_CLUSTER set, as in CI); with KATTLE_E2E_KUBECONFIG they run
 against that cluster instead (hack/kind-e2e.sh).
 """
 
@@ -47,6 +48,11 @@ def _build(*command: str) -> None:
         pytest.fail(f"{' '.join(command)} failed:\n{result.stderr[-4000:]}", pytrace=False)
 
 
+# Set (as .ci/run does) where the cluster tests must run: a machine that cannot run a node
+# then fails them instead of skipping them.
+REQUIRE_VARIABLE = "KATTLE_REQUIRE_CLUSTER"
+
+
 # Package scope: the node goes as soon as the last cluster test has run, so it does not
 # load the machine during the other tests.
 @pytest.fixture(scope="package")
@@ -64,6 +70,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         )
         return
     reason = node_module.why_not_here()
+    if reason and os.environ.get(REQUIRE_VARIABLE):
+        # CI on a machine that can run a node: a skip there would hide a broken node.
+        pytest.fail(f"{REQUIRE_VARIABLE} is set, and {reason}", pytrace=False)
     if reason:
         pytest.skip(reason)
     # Before minutes of builds: there is room for one node on a machine.
