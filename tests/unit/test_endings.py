@@ -231,6 +231,20 @@ def _summary(reason: str, phase: str = "Succeeded", **extra: Any) -> RunSummary:
     )
 
 
+def _resumed(
+    summary: RunSummary, record: dict[str, Any], *, holder_process: str | None
+) -> ending.Resumed:
+    return ending.resumed(
+        summary,
+        ProcessInstanceStatus.model_validate(record),
+        run="web.start-x",
+        process="instance.start",
+        way=WAY,
+        holder_process=holder_process,
+        now=LATER,
+    )
+
+
 @pytest.mark.parametrize(
     ("summary", "record", "expected"),
     [
@@ -298,15 +312,7 @@ def _summary(reason: str, phase: str = "Succeeded", **extra: Any) -> RunSummary:
 def test_a_run_completed_from_its_objects_last_run(
     summary: RunSummary, record: dict[str, Any], expected: tuple[Any, ...]
 ) -> None:
-    decided = ending.resumed(
-        summary,
-        ProcessInstanceStatus.model_validate(record),
-        run="web.start-x",
-        process="instance.start",
-        way=WAY,
-        holder_process="instance.check",
-        now=LATER,
-    )
+    decided = _resumed(summary, record, holder_process="instance.check")
     assert decided.event is not None
     assert (
         decided.phase,
@@ -334,15 +340,7 @@ def test_a_run_completed_from_its_objects_last_run(
 def test_a_completed_record_keeps_its_own_fields_and_fills_the_rest(
     summary: RunSummary, record: dict[str, Any], kept: tuple[Any, ...]
 ) -> None:
-    decided = ending.resumed(
-        summary,
-        ProcessInstanceStatus.model_validate(record),
-        run="web.start-x",
-        process="instance.start",
-        way=WAY,
-        holder_process=None,
-        now=LATER,
-    )
+    decided = _resumed(summary, record, holder_process=None)
     assert (decided.start_time, decided.chained_to, decided.data) == kept
 
 

@@ -170,21 +170,22 @@ def test_diagrams_draw_one_way_through_per_start_state() -> None:
 
 
 @pytest.mark.parametrize(
-    ("spec", "serving", "trigger", "expected"),
+    ("spec", "serving", "trigger", "expected", "chain"),
     [
-        ({}, False, "manual", True),
-        ({}, True, "manual", False),  # a handler serves the object
+        ({}, False, "manual", True, None),
+        ({}, True, "manual", False, None),  # a handler serves the object
         ({"relatedRuns": [{"relation": "disks", "process": "disk.attach"}]}, False, "create",
-         False),
-        ({"delegate": "volume.activate"}, False, "create", False),
-        ({}, False, "replay", False),  # a replay writes what its failed run's handlers asked
+         False, None),
+        ({"delegate": "volume.activate"}, False, "create", False, None),
+        ({}, False, "replay", False, None),  # a replay writes what its failed run's handlers asked
+        ({}, False, "manual", False, "volume.remove"),  # hands its object to the chain
     ],
 )  # fmt: skip
 def test_which_runs_go_straight_to_done_in_one_write(
-    spec: dict[str, Any], serving: bool, trigger: str, expected: bool
+    spec: dict[str, Any], serving: bool, trigger: str, expected: bool, chain: str | None
 ) -> None:
     definition = process(
         "volume.create", start=["requested"], transitioning="creating", done="inactive", **spec
     )
     steps = [Step(0, "h", "handler", 0, None)] if serving else []  # type: ignore[arg-type]
-    assert without_logic(definition.spec, steps, trigger) is expected
+    assert without_logic(definition.spec, steps, trigger, chain) is expected

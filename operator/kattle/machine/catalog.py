@@ -41,12 +41,14 @@ def overridden(plan: list[Step], answered: Step) -> list[Step]:
     return [s for s in plan if s.phase == "handler" and s.index > answered.index]
 
 
-def without_logic(spec: ProcessDefinitionSpec, serving: list[Step], trigger: str) -> bool:
+def without_logic(
+    spec: ProcessDefinitionSpec, serving: list[Step], trigger: str, chain: str | None = None
+) -> bool:
     """Whether a run has nothing to do but change the state: no handler serves its object
-    (`serving`: the plan's steps that do), no related runs, no delegate, and it is no replay
-    (which carries its failed run's writes). Cattle then "simply updates the state and is
-    done", in one write."""
-    return not (serving or spec.related_runs or spec.delegate or trigger == "replay")
+    (`serving`: the plan's steps that do), no related runs, no delegate, it is no replay
+    (which carries its failed run's writes) and names no chain (handed the object as the
+    run ends). Cattle then "simply updates the state and is done", in one write."""
+    return not (serving or spec.related_runs or spec.delegate or trigger == "replay" or chain)
 
 
 def verb_of(process: str) -> str:

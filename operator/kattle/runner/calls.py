@@ -102,12 +102,11 @@ async def run_handlers(
 
 
 async def has_no_logic(run: ProcessRun, target: Target) -> bool:
-    """`machine.catalog.without_logic` for this run, reading the plan only when it matters.
-    A run that names a `chain` hands its object over as it ends: not in one write."""
-    if run.chain or not without_logic(target.spec, [], run.trigger):
+    """`machine.catalog.without_logic` for this run, reading the plan only when it matters."""
+    if not without_logic(target.spec, [], run.trigger, run.chain):
         return False
     serving = await _serving(run, run.engine.catalog.plan(target.process))
-    return without_logic(target.spec, serving, run.trigger)
+    return without_logic(target.spec, serving, run.trigger, run.chain)
 
 
 async def _delegate(

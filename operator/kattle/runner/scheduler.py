@@ -134,8 +134,10 @@ class Scheduler:
         """A run that begins without a record: driven from this body."""
         key = object_key_of_run(manifest)
         queue = self._queues.setdefault(key, _Queue())
-        queue.unrecorded[manifest["metadata"]["name"]] = packed(manifest)
+        name = manifest["metadata"]["name"]
+        queue.unrecorded[name] = packed(manifest)
         self.submit(manifest)
+        queue.fresh.pop(name, None)  # the same body: kept once, in `unrecorded`
 
     def forget(self, pi: Mapping[str, Any], *, deleted: bool = False) -> None:
         """A run ended or was deleted: it needs no worker. A deleted run stops at once."""
