@@ -72,7 +72,8 @@ def test_a_replay_is_refused_for_a_run_that_did_not_fail(world: World, kubeconfi
     world.process("create", ["requested"], "creating", "ready", trigger="create")
     world.create("a")
     world.wait_state("a", "ready")
-    [created] = world.runs("a")
+    # A create run's record is written just after the object's done state: wait for it.
+    [created] = world.ended_runs("a", 1)
     name = created["metadata"]["name"]
     # The annotation alone asks, as `kubectl annotate` would.
     world.custom.patch_namespaced_custom_object(
