@@ -64,6 +64,8 @@ show kubectl apply -f samples/objects/web-1.yaml
 kubectl wait --for=jsonpath='{.status.state}'=stopped --timeout=60s instance/web-1 >/dev/null
 show kubectl get instance web-1 -o custom-columns=NAME:.metadata.name,STATE:.status.state,IP:.status.ip
 create_run=$(kubectl get instance web-1 -o jsonpath='{.status.lastRun.name}')
+# A create run's record is written as the run ends, just after the object's done state.
+kubectl wait --for=create --timeout=30s processinstance/"$create_run" >/dev/null
 show kubectl get processinstance "$create_run" -o jsonpath='{range .status.handlerCalls[*]}{.phase} {.handler}: {.outcome} {.message}{"\n"}{end}'
 
 for process in start stop start restart; do
