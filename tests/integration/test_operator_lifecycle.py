@@ -116,6 +116,44 @@ def test_the_last_delete_run_is_recorded_before_its_object_goes(world: World) ->
     assert last["a.purge"] == "Succeeded", seen
 
 
+def test_a_running_record_is_no_garbage_collectors_so_a_foreground_deletion_waits_for_it(
+    world: World, handler_server: HandlerServer
+) -> None:
+    """A foreground deletion has the garbage collector delete the object's dependents first.
+    A run's record is owned by its object only from its last write, so the collector never
+    deletes the record of a run still going on (that would cancel it, and leave the object
+    in its transitioning state): the delete run ends, its record then goes with the object."""
+    remove = _lifecycle(world)
+    path = f"/{world.type}/remove"
+    handler_server.script(path, Reply({}, delay=2.0))
+    world.handler("remove", [remove], handler_server.url(path))
+    world.wait_plan(remove, 1)
+    obj = world.create("a")
+    world.wait_state("a", "stopped")
+    ended = world.wait_run(world.run(f"{world.type}.start", "a"))
+    assert ended["phase"] == "Succeeded", ended
+    [start] = [r for r in world.runs("a") if r["spec"]["process"] == f"{world.type}.start"]
+    [owner] = start["metadata"]["ownerReferences"]  # an ended record goes with its object
+    assert (owner["uid"], owner["blockOwnerDeletion"]) == (obj["metadata"]["uid"], False)
+    world.wait_run(world.run(f"{world.type}.stop", "a"))
+
+    world.custom.delete_namespaced_custom_object(
+        TEST_GROUP, "v1", world.namespace, world.plural, "a", propagation_policy="Foreground"
+    )
+    running = wait_for(
+        "the remove run's record, running",
+        lambda: [
+            r
+            for r in world.runs("a")
+            if r["spec"]["process"] == remove and (r.get("status") or {}).get("phase") == "Running"
+        ],
+    )
+    assert "ownerReferences" not in running[0]["metadata"], running[0]["metadata"]
+    wait_for("the object to go", lambda: world.get("a") is None, timeout=60)
+    assert len(handler_server.calls(path)) == 1  # the run was never canceled and started again
+    wait_for("its runs to go with it", lambda: world.runs("a") == [])
+
+
 def test_a_deletion_no_delete_process_allows_is_held_and_says_why(
     world: World, kubectl: Kubectl
 ) -> None:

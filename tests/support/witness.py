@@ -53,7 +53,8 @@ def runs_seen(world: World, names: list[str]) -> str:
     for pi in world.custom.list_namespaced_custom_object(
         GROUP, VERSION, world.namespace, "processinstances"
     )["items"]:
-        runs.setdefault(pi["spec"]["resource"]["name"], []).append(pi)
+        if pi["spec"]["process"].partition(".")[0] == world.type:  # not another type's
+            runs.setdefault(pi["spec"]["resource"]["name"], []).append(pi)
     alike: dict[str, list[str]] = {}
     for name in names:
         status = statuses.get(name)

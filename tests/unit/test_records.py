@@ -1,5 +1,5 @@
-"""Which runs begin without a ProcessInstance, and which lost records are written from the
-object's `lastRun`, on plain data."""
+"""Which runs begin without a ProcessInstance, which lost records are written from the
+object's `lastRun`, and what an ended record adopts, on plain data."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from kattle.api.processdefinition import ProcessDefinitionSpec
 from kattle.machine.records import (
+    adoption,
     goes_unrecorded,
     keeps_success,
     lifecycle_run_name,
@@ -110,3 +111,32 @@ def test_a_record_lost_to_a_restart_is_written_from_last_run(
     status: dict[str, Any], definition: ProcessDefinitionSpec | None, lost: bool
 ) -> None:
     assert (lost_record(META, status, lambda _: definition) is not None) is lost
+
+
+LABELS = {"kattle.dev/type": "widget", "kattle.dev/resource": "w1"}
+OWNER = {"apiVersion": "test.kattle.dev/v1", "kind": "Widget", "name": "w1", "uid": "u-1"}
+
+
+@pytest.mark.parametrize(
+    ("meta", "owner", "adopted"),
+    [
+        # the operator's own record: labelled from its create, owned from its end
+        ({"labels": LABELS}, OWNER, {"ownerReferences": [OWNER]}),
+        # a user's ProcessInstance applied with neither
+        ({}, OWNER, {"labels": LABELS, "ownerReferences": [OWNER]}),
+        # only the label it lacks; the user's own labels stay (a merge patch)
+        (
+            {"labels": {"team": "a", "kattle.dev/type": "widget"}},
+            OWNER,
+            {"labels": {"kattle.dev/resource": "w1"}, "ownerReferences": [OWNER]},
+        ),
+        # already owned (a record from before, or a user's own owner): left as it is
+        ({"labels": LABELS, "ownerReferences": [{"uid": "other"}]}, OWNER, {}),
+        # an object never seen and with no uid in the run: no owner to name
+        ({"labels": LABELS}, None, {}),
+    ],
+)
+def test_an_ended_record_adopts_the_labels_it_lacks_and_its_object_as_owner(
+    meta: dict[str, Any], owner: dict[str, Any] | None, adopted: dict[str, Any]
+) -> None:
+    assert adoption(meta, LABELS, owner) == adopted

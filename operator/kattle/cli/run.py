@@ -29,7 +29,6 @@ from kattle.cli.kube import (
     split_target,
 )
 from kattle.cli.output import add_output_flag, document_printer, resource_name
-from kattle.machine.names import owner_reference
 from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
 
 PLURAL = "processinstances"
@@ -142,7 +141,8 @@ def run_body(
         kind_name = resource["spec"]["names"]["kind"]
         raise CommandError(f"{process} runs on {kind_name} objects, not {kind!r}")
     obj = kattle.object(resource, name, namespace)
-    # Labelled and owned as the operator's own runs are, so it need not write them itself.
+    # Labelled as the operator's own runs are, so it need not write them itself; the run's
+    # last write makes the object its owner (a running record is no garbage collector's).
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ProcessInstance",
@@ -150,7 +150,6 @@ def run_body(
             "generateName": f"{name[:200]}.{process.partition('.')[2]}-",
             "namespace": namespace,
             "labels": {TYPE_LABEL: type_name, RESOURCE_LABEL: name},
-            "ownerReferences": [owner_reference(obj)],
         },
         "spec": {
             "process": process,

@@ -28,13 +28,18 @@ def idempotency_key(run_uid: str, step: int, handler: str) -> str:
 
 
 def owner_reference(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """Runs are owned by their object, so they go when it goes (and never block it)."""
+    """Ended runs are owned by their object, so they go when it goes (and never block it)."""
     meta = obj["metadata"]
+    return owner_reference_to(obj["apiVersion"], obj["kind"], meta["name"], meta["uid"])
+
+
+def owner_reference_to(api_version: str, kind: str, name: str, uid: str) -> dict[str, Any]:
+    """The same, for an object known by its coordinates only (it may be gone)."""
     return {
-        "apiVersion": obj["apiVersion"],
-        "kind": obj["kind"],
-        "name": meta["name"],
-        "uid": meta["uid"],
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
         "controller": False,
         "blockOwnerDeletion": False,
     }

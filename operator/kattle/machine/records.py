@@ -61,6 +61,24 @@ def unrecorded_holder(
     return holder if holder == lifecycle_run_name(meta, process) else None
 
 
+def adoption(
+    meta: Mapping[str, Any], labels: Mapping[str, str], owner: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The metadata an ended run's record gets in its last write: the `labels` it lacks (a
+    user's own ProcessInstance may have none) and its object as owner. A record has no owner
+    while its run goes on, so the garbage collector cannot delete it mid-run, as a
+    foreground deletion of the object would (the collector deletes an object's dependents
+    first); from its end it goes with the object."""
+    have = meta.get("labels") or {}
+    adopted: dict[str, Any] = {}
+    missing = {key: value for key, value in labels.items() if have.get(key) != value}
+    if missing:
+        adopted["labels"] = missing
+    if owner is not None and not meta.get("ownerReferences"):
+        adopted["ownerReferences"] = [dict(owner)]
+    return adopted
+
+
 def lost_record(
     meta: Mapping[str, Any],
     status: Mapping[str, Any],

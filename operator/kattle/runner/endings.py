@@ -23,10 +23,9 @@ from kattle.machine import deletion, ending
 from kattle.machine import status as writes_of
 from kattle.machine.admission import Decision
 from kattle.machine.health import with_health
-from kattle.machine.names import owner_reference, run_name
+from kattle.machine.names import run_name
 from kattle.runner.driving import Outcome, Result, Target, now
 from kattle.runner.engine import Engine
-from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
 from kattle.runner.manifests import run_manifest
 
 if TYPE_CHECKING:
@@ -262,9 +261,7 @@ async def end_run(
             (run.record.end_time - run.record.start_time).total_seconds()
         )
     run.record.next_attempt_time = None
-    # Adopted before the final record: a run killed in between is driven again on resume
-    # (its record is not final) and adopted then; after it, never again.
-    await _adopt(run)
+    # The final record is also adopted (labelled, owned by the object): one write.
     await run.write_record(phase=phase, message=message, force=True)
     return Result(Outcome.ENDED)
 
@@ -297,26 +294,6 @@ async def _create_child(run: ProcessRun, process: str, trigger: str, data: dict[
     )
     await run.engine.kube.create(PROCESS_INSTANCES, body, run.namespace, exists_ok=True)
     return name
-
-
-async def _adopt(run: ProcessRun) -> None:
-    """A run a user created gets the labels and owner the operator's own runs have."""
-    meta = run.pi["metadata"]
-    labels = meta.get("labels") or {}
-    if not run.obj or (labels.get(RESOURCE_LABEL) and meta.get("ownerReferences")):
-        return
-    await run.engine.kube.patch(
-        PROCESS_INSTANCES,
-        run.name,
-        {
-            "metadata": {
-                "labels": {TYPE_LABEL: run.type_name, RESOURCE_LABEL: run.resource_name},
-                "ownerReferences": [owner_reference(run.obj)],
-            }
-        },
-        namespace=run.namespace,
-        missing_ok=True,
-    )
 
 
 async def abandon(engine: Engine, pi: Mapping[str, Any]) -> None:

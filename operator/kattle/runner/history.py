@@ -1,6 +1,6 @@
 """Which ended runs of an object to prune: beyond its type's history limit, oldest first.
 
-Runs are owned by their object, so they go when it goes; while it lives, the newest
+Ended runs are owned by their object, so they go when it goes; while it lives, the newest
 `historyLimit` ended runs are kept as its process log (Events expire within hours; these do
 not). Unfinished runs are never pruned. The scheduler feeds this from the watch on runs, so
 pruning needs no list request. Pure data in, names out.

@@ -1,11 +1,11 @@
-"""The ProcessInstances the operator creates itself: labelled and owned by their object."""
+"""The ProcessInstances the operator creates itself: labelled; owned by their object from
+the run's last write (`machine.records.adoption`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from kattle.machine.names import owner_reference
 from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
 
 # What a run's idempotency keys and the names of its children derive from, when it is not
@@ -27,7 +27,7 @@ def run_manifest(
     ancestry: list[dict[str, str]] | None = None,
     seed: str | None = None,
 ) -> dict[str, Any]:
-    """A ProcessInstance the operator creates: labelled and owned by its object."""
+    """A ProcessInstance the operator creates, labelled; no owner until its run ends."""
     meta = obj["metadata"]
     spec: dict[str, Any] = {
         "process": process,
@@ -51,7 +51,6 @@ def run_manifest(
                 RESOURCE_LABEL: meta["name"],
                 **(labels or {}),
             },
-            "ownerReferences": [owner_reference(obj)],
             **({"annotations": {RUN_SEED_ANNOTATION: seed}} if seed else {}),
         },
         "spec": spec,

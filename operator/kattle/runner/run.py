@@ -51,7 +51,8 @@ from kattle.machine.admission import (
 from kattle.machine.conditions import run_succeeded
 from kattle.machine.health import with_health
 from kattle.machine.merge import merge
-from kattle.machine.records import keeps_success, lost_record, unrecorded_holder
+from kattle.machine.names import owner_reference, owner_reference_to
+from kattle.machine.records import adoption, keeps_success, lost_record, unrecorded_holder
 from kattle.observability import tracing
 from kattle.runner import endings
 from kattle.runner.calls import has_no_logic, run_handlers
@@ -64,6 +65,7 @@ from kattle.runner.driving import (
     now,
 )
 from kattle.runner.engine import Engine, ObjectKey
+from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
 from kattle.runner.manifests import RUN_SEED_ANNOTATION, run_manifest
 
 __all__ = ["Engine", "ObjectKey", "Outcome", "ProcessRun", "Result", "run_manifest"]
@@ -454,15 +456,35 @@ class ProcessRun:
             if await self._create_record(phase, wire):
                 self._written = wire
                 return
+        adopted = self._adoption(phase)
         # A deleted run has nothing left to record.
         await self.engine.kube.patch(
             PROCESS_INSTANCES,
             self.name,
-            {"status": wire},
+            {"metadata": adopted, "status": wire} if adopted else {"status": wire},
             namespace=self.namespace,
             missing_ok=True,
         )
+        self.pi["metadata"] = merge(self.pi.get("metadata") or {}, adopted)
         self._written = wire
+
+    def _adoption(self, phase: str) -> dict[str, Any]:
+        """The metadata the record's last write adds (`machine.records.adoption`): its
+        labels where a user left them out, its object as owner."""
+        if phase not in FINAL_PHASES:
+            return {}
+        labels = {TYPE_LABEL: self.type_name, RESOURCE_LABEL: self.resource_name}
+        return adoption(self.pi.get("metadata") or {}, labels, self._owner())
+
+    def _owner(self) -> dict[str, Any] | None:
+        """The run's object as an owner, also when it is gone (known by its uid then)."""
+        if self.obj:
+            return owner_reference(self.obj)
+        resource = self.engine.catalog.resources.get(self.type_name)
+        if resource is None or not self.resource_uid:
+            return None
+        api_version, kind = kind_of(resource).api_version, resource.spec.names.kind
+        return owner_reference_to(api_version, kind, self.resource_name, self.resource_uid)
 
     def _kept(self, phase: str) -> bool:
         """Whether a run without a record writes one as it succeeds."""
@@ -474,7 +496,9 @@ class ProcessRun:
         its status in one write (a ProcessInstance has no status subresource); False when
         a record of that name was there already, so the status is still to be written. A
         restart before this starts the run again, by name, from its object."""
-        body = {**{k: v for k, v in self.pi.items() if k != "status"}, "status": wire}
+        meta = merge(self.pi.get("metadata") or {}, self._adoption(phase))
+        body = {**{k: v for k, v in self.pi.items() if k != "status"}, "metadata": meta}
+        body["status"] = wire
         created = await self.engine.kube.create(
             PROCESS_INSTANCES, body, self.namespace, exists_ok=True
         )
