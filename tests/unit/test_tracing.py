@@ -26,6 +26,7 @@ def provider() -> None:
     configured = TracerProvider()
     configured.add_span_processor(SimpleSpanProcessor(EXPORTER))
     trace.set_tracer_provider(configured)
+    tracing.enable()
 
 
 def test_a_handler_call_is_a_span_inside_the_run_and_carries_its_traceparent() -> None:

@@ -25,6 +25,17 @@ except ImportError:  # the optional dependency is not installed
 
 logger = logging.getLogger(__name__)
 TRACER = "kattle"
+# Set once a tracer provider is configured (`enable`): until then a span is skipped outright,
+# since even OpenTelemetry's no-op path costs a run a noticeable share of its CPU.
+_tracer: Any = None
+
+
+def enable() -> None:
+    """Spans from now on, through the tracer provider set in OpenTelemetry (its proxy
+    follows a provider set later too)."""
+    global _tracer
+    if trace is not None:
+        _tracer = trace.get_tracer(TRACER)
 
 
 def configure_from_environment() -> bool:
@@ -46,17 +57,18 @@ def configure_from_environment() -> bool:
     provider = TracerProvider(resource=Resource.create({"service.name": name}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+    enable()
     logger.info("tracing to %s", os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "the default"))
     return True
 
 
 @contextlib.contextmanager
 def span(name: str, attributes: Mapping[str, Any]) -> Iterator[Any]:
-    """A span named `name`, current inside the block (None without OpenTelemetry)."""
-    if trace is None:
+    """A span named `name`, current inside the block (None while tracing is off)."""
+    if _tracer is None:
         yield None
         return
-    with trace.get_tracer(TRACER).start_as_current_span(name, attributes=dict(attributes)) as s:
+    with _tracer.start_as_current_span(name, attributes=dict(attributes)) as s:
         yield s
 
 
@@ -67,5 +79,5 @@ def set_attributes(current: Any, attributes: Mapping[str, Any]) -> None:
 
 def inject(headers: MutableMapping[str, str]) -> None:
     """Adds `traceparent` (and `tracestate`) for the current span, if any."""
-    if propagate is not None:
+    if propagate is not None and _tracer is not None:
         propagate.inject(headers)

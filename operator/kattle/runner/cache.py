@@ -63,7 +63,8 @@ class ObjectCache:
         key = _key(kind, meta["name"], meta.get("namespace"))
         new = _version(body)
         known = self._bodies.get(key)
-        if known is not None and known[0] is not None and new is not None and new < known[0]:
+        # The same version again (the watch's echo of our own write) is not packed twice.
+        if known is not None and known[0] is not None and new is not None and new <= known[0]:
             return
         self._bodies[key] = (new, packed(body))
 
