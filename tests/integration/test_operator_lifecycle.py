@@ -80,6 +80,7 @@ def test_the_last_delete_run_is_recorded_before_its_object_goes(world: World) ->
     world.create("a")
     world.wait_state("a", "stopped")
     seen: dict[str, str] = {}
+    gone: set[str] = set()
     stream = watch.Watch()
 
     def follow() -> None:
@@ -94,21 +95,24 @@ def test_the_last_delete_run_is_recorded_before_its_object_goes(world: World) ->
                 timeout_seconds=60,
             ):
                 pi = event["object"]
-                if event["type"] != "DELETED":
+                if event["type"] == "DELETED":
+                    gone.add(pi["metadata"]["name"])
+                else:
                     seen[pi["metadata"]["name"]] = (pi.get("status") or {}).get("phase", "")
+
+    def phases() -> dict[str, str]:  # by run name without its hash: a.create, a.remove...
+        return {name.rpartition("-")[0]: phase for name, phase in dict(seen).items()}
 
     watcher = threading.Thread(target=follow, daemon=True)
     watcher.start()
     try:
-        time.sleep(1)  # the watch is open
+        # The watch is open once it has shown the create run's record.
+        wait_for("the watch on runs", lambda: "a.create" in phases())
         world.delete("a")
         wait_for("the object to go", lambda: world.get("a") is None)
-
-        def phases() -> dict[str, str]:  # by run name without its hash: a.remove, a.purge
-            return {name.rpartition("-")[0]: phase for name, phase in dict(seen).items()}
-
         wait_for("both delete runs", lambda: {"a.remove", "a.purge"} <= phases().keys())
-        time.sleep(2)  # anything written after the object went would show here
+        # Once the collector has deleted a record, nothing more can be written to it.
+        wait_for("the runs to go with the object", lambda: set(seen) <= gone)
         last = phases()
     finally:
         stream.stop()
