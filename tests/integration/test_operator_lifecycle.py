@@ -92,6 +92,8 @@ def test_the_last_delete_run_is_recorded_before_its_object_goes(world: World) ->
                 VERSION,
                 world.namespace,
                 "processinstances",
+                # This type's runs only: the namespace holds other tests' objects named `a`.
+                label_selector=f"kattle.dev/type={world.type}",
                 timeout_seconds=60,
             ):
                 pi = event["object"]
@@ -112,7 +114,7 @@ def test_the_last_delete_run_is_recorded_before_its_object_goes(world: World) ->
         wait_for("the object to go", lambda: world.get("a") is None)
         wait_for("both delete runs", lambda: {"a.remove", "a.purge"} <= phases().keys())
         # Once the collector has deleted a record, nothing more can be written to it.
-        wait_for("the runs to go with the object", lambda: set(seen) <= gone)
+        wait_for("the runs to go with the object", lambda: set(seen) <= gone, timeout=60)
         last = phases()
     finally:
         stream.stop()
