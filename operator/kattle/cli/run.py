@@ -29,7 +29,7 @@ from kattle.cli.kube import (
     split_target,
 )
 from kattle.cli.output import add_output_flag, document_printer, resource_name
-from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
+from kattle.runner.history import run_labels
 
 PLURAL = "processinstances"
 
@@ -149,7 +149,7 @@ def run_body(
         "metadata": {
             "generateName": f"{name[:200]}.{process.partition('.')[2]}-",
             "namespace": namespace,
-            "labels": {TYPE_LABEL: type_name, RESOURCE_LABEL: name},
+            "labels": run_labels(type_name, name),
         },
         "spec": {
             "process": process,

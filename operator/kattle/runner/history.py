@@ -16,6 +16,12 @@ from kattle.machine.times import parse_time
 TYPE_LABEL = "kattle.dev/type"
 RESOURCE_LABEL = "kattle.dev/resource"
 
+
+def run_labels(type_name: str, resource: str) -> dict[str, str]:
+    """The labels every run carries: its object's runs are one label selector away."""
+    return {TYPE_LABEL: type_name, RESOURCE_LABEL: resource}
+
+
 SortKey = tuple[datetime, datetime, str]  # end time, creation time, name
 _NEVER = datetime.min.replace(tzinfo=UTC)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
+from kattle.runner.history import run_labels
 
 # What a run's idempotency keys and the names of its children derive from, when it is not
 # its uid: a run that starts without a record (`record: OnFailure`) has no uid until it
@@ -46,11 +46,7 @@ def run_manifest(
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": {
-                TYPE_LABEL: process.partition(".")[0],
-                RESOURCE_LABEL: meta["name"],
-                **(labels or {}),
-            },
+            "labels": {**run_labels(process.partition(".")[0], meta["name"]), **(labels or {})},
             **({"annotations": {RUN_SEED_ANNOTATION: seed}} if seed else {}),
         },
         "spec": spec,

@@ -65,7 +65,7 @@ from kattle.runner.driving import (
     now,
 )
 from kattle.runner.engine import Engine, ObjectKey
-from kattle.runner.history import RESOURCE_LABEL, TYPE_LABEL
+from kattle.runner.history import run_labels
 from kattle.runner.manifests import RUN_SEED_ANNOTATION, run_manifest
 
 __all__ = ["Engine", "ObjectKey", "Outcome", "ProcessRun", "Result", "run_manifest"]
@@ -465,7 +465,8 @@ class ProcessRun:
             namespace=self.namespace,
             missing_ok=True,
         )
-        self.pi["metadata"] = merge(self.pi.get("metadata") or {}, adopted)
+        if adopted:
+            self.pi["metadata"] = merge(self.pi.get("metadata") or {}, adopted)
         self._written = wire
 
     def _adoption(self, phase: str) -> dict[str, Any]:
@@ -473,7 +474,7 @@ class ProcessRun:
         labels where a user left them out, its object as owner."""
         if phase not in FINAL_PHASES:
             return {}
-        labels = {TYPE_LABEL: self.type_name, RESOURCE_LABEL: self.resource_name}
+        labels = run_labels(self.type_name, self.resource_name)
         return adoption(self.pi.get("metadata") or {}, labels, self._owner())
 
     def _owner(self) -> dict[str, Any] | None:
