@@ -91,7 +91,7 @@ lint: $(STAMP) ## ruff, hadolint (Dockerfile), shellcheck (scripts)
 	$(BIN)/shellcheck --external-sources --source-path=SCRIPTDIR hack/*.sh .ci/run
 
 typecheck: $(STAMP) ## mypy --strict
-	$(BIN)/mypy operator/kattle hack/controlplane.py hack/node.py hack/bench.py hack/bench_related.py hack/bench_peers.py hack/peer_kopf.py hack/soak.py hack/generate_chart.py hack/build_sdk.py
+	$(BIN)/mypy operator/kattle hack/controlplane.py hack/node.py hack/bench.py hack/bench_related.py hack/bench_peers.py hack/bench_trace.py hack/peer_kopf.py hack/soak.py hack/generate_chart.py hack/build_sdk.py
 
 unit: $(STAMP) ## unit tests only (no control plane)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -114,9 +114,10 @@ demo-cluster: setup ## on a local node (root): build the image, helm install, an
 BENCH_SIZES ?= 100 1000
 PEER_OBJECTS ?= 1000
 PEER_ROUNDS ?= 2
-bench: setup ## against the API server's ceiling (BENCH_SIZES), then against a plain Kopf operator (PEER_OBJECTS, PEER_ROUNDS)
+bench: setup ## against the API server's ceiling (BENCH_SIZES), against a plain Kopf operator (PEER_OBJECTS, PEER_ROUNDS), then one idle run's trace
 	$(BIN)/python hack/bench.py --sizes $(BENCH_SIZES)
 	$(BIN)/python hack/bench_peers.py --objects $(PEER_OBJECTS) --rounds $(PEER_ROUNDS)
+	$(BIN)/python hack/bench_trace.py
 
 SOAK_SECONDS ?= 3600
 soak: setup ## an hour (SOAK_SECONDS) of runs with faulty handlers and a crashing operator; a tally

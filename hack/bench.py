@@ -35,7 +35,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -186,8 +185,7 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-TRACED_RUNS = 9
-HANDLER_CALLS: list[float] = []  # when the no-op handler was called (wall clock), in order
+HANDLER_CALLS: list[float] = []  # when the no-op handler was called (wall clock): bench_trace.py
 
 
 @contextlib.asynccontextmanager
@@ -229,7 +227,7 @@ def operator(
                 f"--kubeconfig={kubeconfig}",
                 f"--namespace={NAMESPACE}",
                 f"--max-active-runs={concurrency}",
-                "--log-format=full",  # time-stamped lines: the idle run's trace reads them
+                "--log-format=full",  # time-stamped lines, for a look at the log afterwards
                 *flags,
             ],
             stdout=out,
@@ -373,6 +371,28 @@ class Cluster:
 
     def wait_ready(self, type_name: str) -> None:
         self.kubectl("wait", "--for=condition=Ready", "--timeout=120s", f"rd/{type_name}")
+
+    def controller_kubeconfig(self, name: str) -> Path:
+        """A kubeconfig for a controller, which authenticates as it would in a cluster: with
+        a ServiceAccount's token (RBAC-bound to cluster-admin). The API server caches a
+        token's verification; an admin's client certificate it verifies on every request,
+        15 to 18% of its CPU in the peers' workload (a CPU profile, 2026-12-06), a cost a
+        deployed controller does not pay."""
+        self.kubectl("create", "serviceaccount", name, "-n", NAMESPACE)
+        self.kubectl(
+            "create",
+            "clusterrolebinding",
+            name,
+            "--clusterrole=cluster-admin",
+            f"--serviceaccount={NAMESPACE}:{name}",
+        )
+        token = self.kubectl("create", "token", name, "-n", NAMESPACE, "--duration=24h")
+        config = json.loads(self.plane.kubeconfig.read_text())
+        config["users"][0]["user"] = {"token": token.strip()}
+        path: Path = self.plane.kubeconfig.with_name(f"{name}.kubeconfig")
+        path.write_text(json.dumps(config))
+        path.chmod(0o600)
+        return path
 
 
 def object_kind(type_name: str) -> Kind:
@@ -588,65 +608,6 @@ async def measure_idle(
     }
 
 
-def log_times(log: Path, run: str) -> dict[str, float]:
-    """When the operator logged that `run` took its object and that it ended (wall clock,
-    from the log's time stamps, to the millisecond)."""
-    found: dict[str, float] = {}
-    for line in log.read_text(errors="replace").splitlines():
-        if run not in line or not line.startswith("["):
-            continue
-        stamp = datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-        if " started on " in line:
-            found.setdefault("taken", stamp)
-        elif " ended " in line:
-            found.setdefault("ended", stamp)
-    return found
-
-
-async def trace_one(
-    cluster: Cluster, watcher: RunWatcher, type_name: str, obj: dict[str, Any], log: Path
-) -> dict[str, float]:
-    """Where the milliseconds of one manual run with one no-op handler go, on an idle
-    system: the benchmark's clock, the handler's, and the operator's log."""
-    started = time.time()
-    created = await cluster.kube.create(PROCESS_INSTANCES, manual_run(type_name, obj), NAMESPACE)
-    posted = time.time()
-    name = created["metadata"]["name"]
-    await watcher.wait(lambda: name in watcher.ended, within=30)
-    seen = time.time() - (time.monotonic() - watcher.ended[name][0])
-    called = HANDLER_CALLS[-1]
-    for _ in range(100):  # the operator's log is a file, written as it goes: no event
-        logged = log_times(log, name)
-        if len(logged) == 2:
-            break
-        await asyncio.sleep(0.1)
-    else:
-        return {}
-    return {
-        "POST of the run (the request)": round((posted - started) * 1000, 1),
-        "watch event, admission, take PATCH": round((logged["taken"] - posted) * 1000, 1),
-        "to the handler's call": round((called - logged["taken"]) * 1000, 1),
-        # The run logs that it ended after its Event, before its record.
-        "reply, done PATCH, Event POST (unless --events=warnings)": round(
-            (logged["ended"] - called) * 1000, 1
-        ),
-        "record PATCH, watch event": round((seen - logged["ended"]) * 1000, 1),
-        "total": round((seen - started) * 1000, 1),
-    }
-
-
-async def trace_median(
-    cluster: Cluster, watcher: RunWatcher, type_name: str, obj: dict[str, Any], log: Path
-) -> dict[str, float]:
-    """Each part's median over TRACED_RUNS traced runs: one run alone is as noisy as the
-    machine's worst moment."""
-    traces = [await trace_one(cluster, watcher, type_name, obj, log) for _ in range(TRACED_RUNS)]
-    traces = [t for t in traces if t]
-    if not traces:
-        return {}
-    return {part: round(statistics.median(t[part] for t in traces), 1) for part in traces[0]}
-
-
 VARIANTS = ("one_handler", "no_handlers", "related")
 
 # -- the run ----------------------------------------------------------------------------------
@@ -659,7 +620,6 @@ async def measure_sizes(
     url: str,
     args: argparse.Namespace,
     results: dict[str, Any],
-    log: Path,
 ) -> None:
     objects: dict[str, dict[str, Any]] = {}
     meter = CpuMeter(cluster.plane, pid)
@@ -702,9 +662,6 @@ async def measure_sizes(
     results["idle_manual_run_one_handler"] = await measure_idle(
         cluster, watcher, idle_type, objects[idle_type]["o0"], args.idle_runs
     )
-    results["idle_trace_ms"] = await trace_median(
-        cluster, watcher, idle_type, objects[idle_type]["o0"], log
-    )
 
 
 async def bench(args: argparse.Namespace, bin_dir: Path) -> dict[str, Any]:
@@ -729,7 +686,8 @@ async def bench(args: argparse.Namespace, bin_dir: Path) -> dict[str, Any]:
             cluster.kubectl("create", "namespace", namespace)
         async with noop_handler() as url:
             log = state / "operator.log"
-            with operator(plane.kubeconfig, log, args.concurrency, *args.operator_flag) as process:
+            config = cluster.controller_kubeconfig("kattle-operator")
+            with operator(config, log, args.concurrency, *args.operator_flag) as process:
                 cluster.apply(definitions("benchceiling", None))
                 cluster.wait_ready("benchceiling")
                 print("measuring the ceiling", file=sys.stderr)
@@ -739,9 +697,7 @@ async def bench(args: argparse.Namespace, bin_dir: Path) -> dict[str, Any]:
                 watcher = RunWatcher(kube)
                 await watcher.start()
                 try:
-                    await measure_sizes(
-                        cluster, watcher, process.pid, url, args, results, state / "operator.log"
-                    )
+                    await measure_sizes(cluster, watcher, process.pid, url, args, results)
                 finally:
                     await watcher.stop()
                 results["operator_peak_rss_mb"] = round(peak_rss_mb(process.pid), 1)
@@ -777,11 +733,9 @@ def report(results: dict[str, Any]) -> str:
         lines += [
             "",
             f"idle manual run, one handler: p50 {idle['latency_ms']['p50']} ms, "
-            f"p95 {idle['latency_ms']['p95']} ms over {idle['runs']} runs; where the time "
-            f"goes (each part's median over {TRACED_RUNS} traced runs):",
+            f"p95 {idle['latency_ms']['p95']} ms over {idle['runs']} runs (where the time "
+            "goes: hack/bench_trace.py)",
         ]
-        trace = results.get("idle_trace_ms") or {}
-        lines += [f"  {part}: {ms} ms" for part, ms in trace.items()]
     lines.append(f"operator peak RSS: {results['operator_peak_rss_mb']} MB")
     for n, variants in results["sizes"].items():
         for variant, phases in variants.items():
@@ -829,6 +783,16 @@ def cpu_report(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def add_operator_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--operator-flag",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="a flag for `kattle operator`, e.g. --operator-flag=--events=warnings (repeatable)",
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -865,13 +829,7 @@ def main() -> int:
         default=20,
         help="parents (each with 10 children) in the related-runs batch",
     )
-    parser.add_argument(
-        "--operator-flag",
-        action="append",
-        default=[],
-        metavar="FLAG",
-        help="a flag for `kattle operator`, e.g. --operator-flag=--events=warnings (repeatable)",
-    )
+    add_operator_flag(parser)
     parser.add_argument("--keep", action="store_true", help="keep the control plane's folder")
     args = parser.parse_args()
     results = asyncio.run(bench(args, controlplane.binaries_dir()))

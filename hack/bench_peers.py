@@ -256,7 +256,8 @@ def controller(
     if system == "kopf":
         cluster.apply([peer_crd()])
         cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-        with kopf_operator(cluster.plane.kubeconfig, state / "kopf.log", url) as process:
+        config = cluster.controller_kubeconfig("kopf-peer")
+        with kopf_operator(config, state / "kopf.log", url) as process:
             yield process
         return
     lean = system == "kattle-lean"
@@ -264,7 +265,8 @@ def controller(
     cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     flags = ["--events=warnings"] if system != "kattle" else []
     log = state / "operator.log"
-    with bench.operator(cluster.plane.kubeconfig, log, concurrency, *flags) as process:
+    config = cluster.controller_kubeconfig("kattle-operator")
+    with bench.operator(config, log, concurrency, *flags) as process:
         cluster.apply(kattle_definitions(f"{url}/kattle", "OnFailure" if lean else "Always"))
         cluster.wait_ready(KATTLE_TYPE)
         yield process
