@@ -71,3 +71,14 @@ def test_nothing_is_configured_without_the_otel_variables(monkeypatch: pytest.Mo
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_EXPORTER"):
         monkeypatch.delenv(name, raising=False)
     assert tracing.configure_from_environment() is False
+
+
+def test_while_tracing_is_off_a_span_is_skipped_and_no_traceparent_is_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tracing, "_tracer", None)  # as before `enable`, even with a provider set
+    headers: dict[str, str] = {}
+    with tracing.span("run x", {"kattle.run": "ns/x"}) as current:
+        tracing.inject(headers)
+    assert current is None
+    assert headers == {}
